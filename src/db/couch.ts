@@ -1,0 +1,153 @@
+import nano from 'nano'
+import { Agent } from 'undici'
+import { ConflictError, NotFoundError, UnavailableError, statusCodeOf } from '../lib/errors.js'
+
+/** Where the database is: a CouchDB-protocol server URL (credentials allowed) and a db name. */
+export interface CouchLocation {
+  /** Server URL without the database, e.g. `http://admin:pw@127.0.0.1:5984`. */
+  serverUrl: string
+  dbName: string
+  /** Reach the server over this Unix socket instead of TCP (the embedded store). */
+  socketPath?: string
+}
+
+export interface ViewRow {
+  id: string
+  key: unknown
+  value: unknown
+  doc?: unknown
+}
+
+export interface ViewQuery {
+  startkey?: unknown
+  endkey?: unknown
+  key?: unknown
+  keys?: unknown[]
+  descending?: boolean
+  limit?: number
+  skip?: number
+  include_docs?: boolean
+  reduce?: boolean
+  group?: boolean
+  group_level?: number
+}
+
+/**
+ * The one data-access seam over a CouchDB-protocol database (real CouchDB, or the embedded
+ * PouchDB server). Documents come back as `unknown`: callers parse them with zod.
+ * Failures are typed: 404 → NotFoundError, 409 → ConflictError, unreachable → UnavailableError.
+ */
+export class CouchDatabase {
+  readonly name: string
+  readonly server: nano.ServerScope
+  readonly db: nano.DocumentScope<Record<string, unknown>>
+  private readonly agent: Agent | undefined
+
+  constructor (location: CouchLocation) {
+    this.name = location.dbName
+    this.agent = location.socketPath === undefined ? undefined : new Agent({ connect: { socketPath: location.socketPath } })
+    this.server = nano({ url: location.serverUrl, ...(this.agent === undefined ? {} : { agentOptions: this.agent as unknown as nano.Configuration['agentOptions'] }) })
+    this.db = this.server.use(location.dbName)
+  }
+
+  /** Creates the database if it does not exist; tolerates another process winning the race. */
+  async ensureExists (): Promise<void> {
+    try {
+      await this.server.db.get(this.name)
+    } catch (err) {
+      if (statusCodeOf(err) !== 404) throw mapCouchError(err, `database '${this.name}'`)
+      try {
+        await this.server.db.create(this.name)
+      } catch (createErr) {
+        if (statusCodeOf(createErr) !== 412) throw mapCouchError(createErr, `database '${this.name}'`)
+      }
+    }
+  }
+
+  async get (id: string): Promise<unknown> {
+    try {
+      return await this.db.get(id)
+    } catch (err) {
+      throw mapCouchError(err, id)
+    }
+  }
+
+  /** Returns the documents that exist among `ids`, in the same order, skipping missing ones. */
+  async getMany (ids: readonly string[]): Promise<unknown[]> {
+    if (ids.length === 0) return []
+    try {
+      const res = await this.db.fetch({ keys: [...ids] })
+      const docs: unknown[] = []
+      for (const row of res.rows) {
+        if ('doc' in row && row.doc !== null && row.doc !== undefined) docs.push(row.doc)
+      }
+      return docs
+    } catch (err) {
+      throw mapCouchError(err, 'documents')
+    }
+  }
+
+  /** Writes a document; with `_rev` it is a rev-checked update, without it a create. */
+  async put (doc: { _id: string, _rev?: string | undefined } & Record<string, unknown>): Promise<string> {
+    try {
+      const res = await this.db.insert(doc)
+      return res.rev
+    } catch (err) {
+      throw mapCouchError(err, doc._id)
+    }
+  }
+
+  async remove (id: string, rev: string): Promise<void> {
+    try {
+      await this.db.destroy(id, rev)
+    } catch (err) {
+      throw mapCouchError(err, id)
+    }
+  }
+
+  async view (design: string, name: string, query: ViewQuery): Promise<{ rows: ViewRow[], total_rows?: number }> {
+    try {
+      const res = await this.db.view(design, name, query)
+      return { rows: res.rows as ViewRow[], total_rows: res.total_rows }
+    } catch (err) {
+      throw mapCouchError(err, `view ${design}/${name}`)
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.agent?.close()
+  }
+}
+
+/** Maps a nano failure to the project's typed errors; `what` names the thing in the message. */
+export function mapCouchError (err: unknown, what: string): Error {
+  const status = statusCodeOf(err)
+  if (status === 404) return new NotFoundError(`${what} not found`, { cause: err })
+  if (status === 409) return new ConflictError(`${what} was changed by someone else`, { cause: err })
+  if (status === undefined || status >= 500) return new UnavailableError('the database is unavailable', { cause: err })
+  return err instanceof Error ? err : new Error(String(err))
+}
+
+/**
+ * Splits a `--couch-url` into server URL and database name. The original took the database
+ * in the path (`http://sync-gateway:4984/elastic-thought`); a bare server URL gets `fallbackDb`.
+ */
+export function parseCouchUrl (raw: string, fallbackDb: string): CouchLocation {
+  const url = new URL(raw)
+  const segments = url.pathname.split('/').filter((s) => s !== '')
+  const dbName = segments.length > 0 ? decodeURIComponent(segments[segments.length - 1] ?? '') : fallbackDb
+  url.pathname = '/' + segments.slice(0, -1).join('/')
+  if (segments.length === 0) url.pathname = '/'
+  return { serverUrl: url.toString().replace(/\/$/, ''), dbName }
+}
+
+/** The URL with any password replaced, safe to log. */
+export function scrubUrl (raw: string): string {
+  try {
+    const url = new URL(raw)
+    if (url.password !== '') url.password = '***'
+    return url.toString()
+  } catch {
+    return '<invalid url>'
+  }
+}
