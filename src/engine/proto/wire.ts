@@ -28,7 +28,7 @@ const utf8Encoder = new TextEncoder()
  * `context` (the message being decoded) and the absolute byte offset.
  */
 export class WireReader {
-  readonly buf: Uint8Array
+  buf: Uint8Array
   pos: number
   end: number
   /** Fully qualified name of the message being decoded, for error messages. */
@@ -40,6 +40,16 @@ export class WireReader {
     this.pos = start
     this.end = end
     this.context = context
+  }
+
+  /** Points the reader at a new input, so hot loops can reuse one reader per thread. */
+  reset (buf: Uint8Array, context: string, start = 0, end = buf.length): this {
+    this.buf = buf
+    this.pos = start
+    this.end = end
+    this.context = context
+    this.view = undefined
+    return this
   }
 
   fail (problem: string, offset = this.pos): never {
