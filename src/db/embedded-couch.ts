@@ -16,8 +16,10 @@ export interface EmbeddedCouchOptions {
    * reach the database. 'tcp': a random loopback port (tests, and tools that need a URL).
    */
   transport?: 'socket' | 'tcp'
-  /** Called when the child dies unexpectedly; the server restarts it. */
+  /** Called when the child dies unexpectedly; it is restarted unless `restart` is false. */
   onExit?: (code: number | null, signal: NodeJS.Signals | null) => void
+  restart?: boolean
+  onRestartFailed?: (err: unknown) => void
 }
 
 export interface EmbeddedCouch {
@@ -44,56 +46,77 @@ export async function startEmbeddedCouch (options: EmbeddedCouchOptions): Promis
   // Unix socket paths are limited to ~107 bytes, so the socket lives in a short private temp dir.
   const socketDir = transport === 'socket' ? mkdtempSync(join(tmpdir(), 'et-couch-')) : undefined
   const socketPath = socketDir === undefined ? undefined : join(socketDir, 'couch.sock')
-  const entry = nodeEntry(import.meta.url, 'embedded-couch-main')
-  const child = fork(entry.script, [], { execArgv: entry.execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
-  let stderr = ''
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000) })
+  let closing = false
+  let child: ChildProcess | undefined
+  let port: number | null = null
 
-  let port: number | null
+  const launch = async (fixedPort: number): Promise<void> => {
+    const started = await spawnChild(options, socketPath, fixedPort)
+    child = started.child
+    port = started.port
+    started.child.on('exit', (code, signal) => {
+      if (closing) return
+      options.onExit?.(code, signal)
+      // Same socket path (or port) again, so open clients reconnect without being told.
+      if (options.restart !== false) setTimeout(() => { if (!closing) launch(port ?? 0).catch((err: unknown) => options.onRestartFailed?.(err)) }, 500)
+    })
+  }
+
   try {
-    port = await waitForReady(child, () => stderr)
+    await launch(0)
   } catch (err) {
-    child.kill('SIGKILL')
     if (socketDir !== undefined) rmSync(socketDir, { recursive: true, force: true })
     throw err
   }
-  let closing = false
-  child.on('exit', (code, signal) => {
-    if (!closing) options.onExit?.(code, signal)
-  })
   let closed: Promise<void> | undefined
   return {
     serverUrl: socketPath === undefined ? `http://127.0.0.1:${port ?? 0}` : 'http://localhost',
     socketPath,
-    pid: child.pid,
+    get pid () { return child?.pid },
     close: async () => {
       closed ??= (async () => {
         closing = true
-        await stopChild(child)
+        if (child !== undefined) await stopChild(child)
         if (socketDir !== undefined) rmSync(socketDir, { recursive: true, force: true })
       })()
       return await closed
     }
   }
+}
 
-  async function waitForReady (proc: ChildProcess, tail: () => string): Promise<number | null> {
+async function spawnChild (options: EmbeddedCouchOptions, socketPath: string | undefined, port: number): Promise<{ child: ChildProcess, port: number | null }> {
+  const entry = nodeEntry(import.meta.url, 'embedded-couch-main')
+  const child = fork(entry.script, [], { execArgv: entry.execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+  let stderr = ''
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000) })
+  try {
+    return { child, port: await waitForReady() }
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw err
+  }
+
+  async function waitForReady (): Promise<number | null> {
     return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error('embedded database did not start within 30 s')), 30_000)
       const fail = (err: Error): void => {
         clearTimeout(timer)
         reject(err)
       }
-      proc.once('spawn', () => {
-        proc.send({ dataDir: options.dataDir, inMemory: options.inMemory ?? false, socketPath, port: 0 })
+      child.once('spawn', () => {
+        child.send({ dataDir: options.dataDir, inMemory: options.inMemory ?? false, socketPath, port })
       })
-      proc.on('message', (raw) => {
+      child.on('message', (raw) => {
         const msg = Ready.safeParse(raw)
         if (!msg.success) return
         clearTimeout(timer)
         if (msg.data.ready) resolve(msg.data.port)
         else reject(new Error(`embedded database failed to start: ${msg.data.error}`))
       })
-      proc.once('exit', (code) => fail(new Error(`embedded database exited with code ${String(code)} before it was ready${tail() === '' ? '' : ': ' + tail().trim().split('\n').slice(-3).join(' | ')}`)))
+      child.once('exit', (code) => {
+        const tail = stderr.trim().split('\n').slice(-3).join(' | ')
+        fail(new Error(`embedded database exited with code ${String(code)} before it was ready${tail === '' ? '' : ': ' + tail}`))
+      })
     })
   }
 }

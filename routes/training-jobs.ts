@@ -1,0 +1,33 @@
+import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { IdParams } from '../models/common.js'
+import { NewTrainingJob, TrainingJob } from '../models/training-job.js'
+import { ErrorResponse } from './error-response.js'
+import { registerReadRoutes, security, viewSchema, withId } from './resource-routes.js'
+
+export async function trainingJobRoutes (scope: FastifyInstance) {
+  const app = scope.withTypeProvider<ZodTypeProvider>()
+  const view = viewSchema(TrainingJob)
+  app.post('/training-jobs', {
+    schema: {
+      tags: ['training-jobs'],
+      summary: 'Queue a training run of a solver',
+      security,
+      body: NewTrainingJob,
+      response: { 201: view, 400: ErrorResponse }
+    }
+  }, async (request, reply) => {
+    const doc = await app.resources.createTrainingJob(request.tenantId, request.body)
+    return await reply.code(201).send(withId(doc))
+  })
+  app.post('/training-jobs/:id/cancel', {
+    schema: {
+      tags: ['training-jobs'],
+      summary: 'Cancel a pending or running training job (a running one is stopped)',
+      security,
+      params: IdParams,
+      response: { 200: view, 404: ErrorResponse, 409: ErrorResponse }
+    }
+  }, async (request) => withId(await app.resources.cancel(request.tenantId, 'training-job', request.params.id)))
+  registerReadRoutes(app, 'training-job', TrainingJob)
+}

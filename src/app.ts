@@ -1,0 +1,74 @@
+import Fastify from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import fastifyMultipart from '@fastify/multipart'
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import errorHandler from './plugins/error-handler.js'
+import depsPlugin from './plugins/deps.js'
+import type { AppServices } from './plugins/deps.js'
+import auth from './plugins/auth.js'
+import { healthRoutes } from '../routes/health.js'
+import { publicUserRoutes, userRoutes } from '../routes/users.js'
+import { datafileRoutes } from '../routes/datafiles.js'
+import { datasetRoutes } from '../routes/datasets.js'
+import { solverRoutes } from '../routes/solvers.js'
+import { trainingJobRoutes } from '../routes/training-jobs.js'
+import { classifierRoutes } from '../routes/classifiers.js'
+import { classifyJobRoutes } from '../routes/classify-jobs.js'
+
+export interface AppOptions {
+  registration: 'open' | 'closed'
+  /** Largest JSON body; uploads have their own limit. */
+  bodyLimit?: number
+  maxUploadBytes: number
+  logger: FastifyBaseLogger | false
+  /** Serve the OpenAPI document and its UI at /documentation (default true). */
+  documentation?: boolean
+}
+
+/**
+ * Builds the HTTP application from ready services: no listen(), no environment reads, so the
+ * server, the benchmarks and the tests all run the very same app.
+ */
+export async function buildApp (services: AppServices, options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // Ids are short; a longer path parameter is an attack or a mistake.
+    routerOptions: { maxParamLength: 200 }
+  })
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+
+  await app.register(errorHandler)
+  await app.register(depsPlugin, services)
+  await app.register(fastifyMultipart, {
+    limits: { fileSize: options.maxUploadBytes, files: 100, fields: 200, fieldSize: 64 * 1024, parts: 300 }
+  })
+  if (options.documentation !== false) {
+    await app.register(fastifySwagger, {
+      openapi: {
+        info: { title: 'ElasticThought API', version: '1.0.0', description: 'Deep-learning training as a service over Caffe: users, datafiles, datasets, solvers, training jobs, classifiers and classify jobs.' },
+        components: { securitySchemes: { basicAuth: { type: 'http', scheme: 'basic' } } }
+      },
+      transform: jsonSchemaTransform
+    })
+    await app.register(fastifySwaggerUi, { routePrefix: '/documentation' })
+  }
+
+  await app.register(healthRoutes)
+  await app.register(publicUserRoutes, { registration: options.registration })
+  // Everything registered in this scope requires Basic authentication.
+  await app.register(async (authed) => {
+    await authed.register(auth)
+    await authed.register(userRoutes)
+    await authed.register(datafileRoutes)
+    await authed.register(datasetRoutes)
+    await authed.register(solverRoutes)
+    await authed.register(trainingJobRoutes)
+    await authed.register(classifierRoutes)
+    await authed.register(classifyJobRoutes)
+  })
+  return app
+}

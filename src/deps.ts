@@ -1,0 +1,112 @@
+import { createBlobStore } from '../blobstore/index.js'
+import type { BlobStore } from '../blobstore/blob-store.js'
+import type { ServerConfig } from './config.js'
+import { ChangesFeed } from './changes/changes-feed.js'
+import { CouchDatabase, parseCouchUrl, scrubUrl } from './db/couch.js'
+import type { CouchLocation } from './db/couch.js'
+import { installDesign } from './db/design.js'
+import { DocumentCache } from './db/document-cache.js'
+import { Documents } from './db/documents.js'
+import { startEmbeddedCouch } from './db/embedded-couch.js'
+import type { EmbeddedCouch } from './db/embedded-couch.js'
+import { OwnedRepository } from './db/owned-repository.js'
+import type { Logger } from './lib/logger.js'
+import { SafeFetcher } from './net/safe-fetch.js'
+import type { AppServices } from './plugins/deps.js'
+import { createHealthCheck, databaseProbe } from './services/health.js'
+import { checkPrototxt } from './services/prototxt-check.js'
+import { PrototxtIntake } from './services/prototxt-intake.js'
+import { Resources } from './services/resources.js'
+import { UserService } from './services/user-service.js'
+
+export interface Deps {
+  services: AppServices
+  couch: CouchDatabase
+  documents: Documents
+  blobs: BlobStore
+  feed: ChangesFeed
+  /** Closes everything created here, in reverse order of creation. Idempotent. */
+  close: () => Promise<void>
+}
+
+/**
+ * The only place implementations are chosen: builds every backend and service from the
+ * parsed config, and closes them again in reverse order.
+ */
+export async function createDeps (config: ServerConfig, logger: Logger): Promise<Deps> {
+  const closers: Array<() => Promise<void>> = []
+  try {
+    let location: CouchLocation
+    if (config.database.kind === 'embedded') {
+      const dbLog = logger.child({ component: 'embedded-db' })
+      const embedded: EmbeddedCouch = await startEmbeddedCouch({
+        dataDir: config.database.dir,
+        onExit: (code, signal) => dbLog.error({ code, signal }, 'embedded database exited; restarting it'),
+        onRestartFailed: (err) => dbLog.fatal({ err }, 'embedded database could not be restarted')
+      })
+      closers.push(embedded.close)
+      location = { serverUrl: embedded.serverUrl, dbName: config.database.dbName, ...(embedded.socketPath === undefined ? {} : { socketPath: embedded.socketPath }) }
+      logger.info({ dir: config.database.dir, childPid: embedded.pid }, 'embedded database started')
+    } else {
+      location = parseCouchUrl(config.database.url, config.database.dbName)
+      logger.info({ url: scrubUrl(location.serverUrl), db: location.dbName }, 'using CouchDB server')
+    }
+    const couch = new CouchDatabase(location)
+    closers.push(async () => { await couch.close() })
+    await couch.ensureExists()
+    await installDesign(couch)
+
+    const cache = new DocumentCache()
+    const documents = new Documents(couch, cache)
+    const blobs = createBlobStore(config.blobStore)
+    closers.push(async () => { await blobs.close() })
+    const fetcher = new SafeFetcher()
+    closers.push(async () => { await fetcher.close() })
+
+    const users = new UserService(documents, config.admin)
+    const repo = new OwnedRepository(documents)
+    const intake = new PrototxtIntake({ fetcher, blobs, check: checkPrototxt, allowPrivateUrls: config.jobs.allowPrivateUrls })
+    const resources = new Resources({ repo, intake, blobs })
+    const health = createHealthCheck({ database: databaseProbe(couch), blobStore: async () => { await blobs.exists('health-probe') } })
+
+    // The read cache is only trusted while this feed is connected (see DocumentCache).
+    const feed = new ChangesFeed(couch, {
+      since: 'now',
+      includeDocs: false,
+      logger: logger.child({ component: 'changes' }),
+      onLive: (live) => cache.setLive(live),
+      onChange: (change) => {
+        cache.invalidate(change.id)
+        if (change.id.startsWith('user:')) users.forget(change.id)
+      }
+    })
+    feed.start()
+    closers.push(async () => { await feed.stop() })
+
+    let closed: Promise<void> | undefined
+    return {
+      services: { users, resources, health },
+      couch,
+      documents,
+      blobs,
+      feed,
+      close: async () => {
+        closed ??= closeAll(closers)
+        await closed
+      }
+    }
+  } catch (err) {
+    await closeAll(closers)
+    throw err
+  }
+}
+
+async function closeAll (closers: Array<() => Promise<void>>): Promise<void> {
+  for (const close of closers.reverse()) {
+    try {
+      await close()
+    } catch {
+      // Closing is best effort: one backend failing to close must not keep the others open.
+    }
+  }
+}

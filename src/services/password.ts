@@ -1,0 +1,90 @@
+import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
+import type { PasswordHash } from '../../models/user.js'
+
+// scrypt cost: N=2^15, r=8 takes ~50–100 ms and 32 MiB per hash — expensive for an attacker
+// with a stolen database, which is why verification results are cached (see AuthCache).
+const N = 1 << 15
+const R = 8
+const P = 1
+const KEY_LENGTH = 32
+
+function derive (password: string, salt: Buffer, params: { N: number, r: number, p: number }): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(password.normalize('NFC'), salt, KEY_LENGTH, { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r }, (err, key) => {
+      if (err !== null) reject(err)
+      else resolve(key)
+    })
+  })
+}
+
+export async function hashPassword (password: string): Promise<PasswordHash> {
+  const salt = randomBytes(16)
+  const key = await derive(password, salt, { N, r: R, p: P })
+  return { algorithm: 'scrypt', salt: salt.toString('base64'), hash: key.toString('base64'), N, r: R, p: P }
+}
+
+/** Constant-time check of a password against a stored hash. */
+export async function verifyPassword (password: string, stored: PasswordHash): Promise<boolean> {
+  const expected = Buffer.from(stored.hash, 'base64')
+  const key = await derive(password, Buffer.from(stored.salt, 'base64'), stored)
+  return key.length === expected.length && timingSafeEqual(key, expected)
+}
+
+// Checked against when the user does not exist, so "no such user" costs the same time as a
+// wrong password and usernames cannot be discovered by timing.
+let decoy: Promise<PasswordHash> | undefined
+export async function burnVerification (password: string): Promise<void> {
+  decoy ??= hashPassword(randomBytes(16).toString('hex'))
+  await verifyPassword(password, await decoy)
+}
+
+/**
+ * Remembers successful verifications so a busy client does not pay a full scrypt per request.
+ * Entries are keyed by HMAC(secret, username, password) with a per-process random secret:
+ * the password is never stored, and the key is useless outside this process. An entry also
+ * records the stored hash it was checked against, so a password change invalidates it.
+ */
+export class AuthCache {
+  private readonly secret = randomBytes(32)
+  private readonly entries = new Map<string, { userId: string, hashTag: string, expires: number }>()
+  private readonly ttlMs: number
+  private readonly maxEntries: number
+
+  constructor (options: { ttlMs?: number, maxEntries?: number } = {}) {
+    this.ttlMs = options.ttlMs ?? 5 * 60_000
+    this.maxEntries = options.maxEntries ?? 10_000
+  }
+
+  key (username: string, password: string): string {
+    return createHmac('sha256', this.secret).update(username).update('\0').update(password).digest('base64url')
+  }
+
+  /** The cached user id, or undefined if absent, expired or checked against another hash. */
+  lookup (key: string, hashTag: string | undefined): string | undefined {
+    const entry = this.entries.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expires < Date.now() || (hashTag !== undefined && entry.hashTag !== hashTag)) {
+      this.entries.delete(key)
+      return undefined
+    }
+    return entry.userId
+  }
+
+  /** The tag of the hash an entry was checked against (to re-validate against the current user). */
+  hashTagOf (key: string): string | undefined {
+    return this.entries.get(key)?.hashTag
+  }
+
+  remember (key: string, userId: string, hashTag: string): void {
+    if (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next()
+      if (oldest.done !== true) this.entries.delete(oldest.value)
+    }
+    this.entries.set(key, { userId, hashTag, expires: Date.now() + this.ttlMs })
+  }
+
+  /** Drops every entry of a user (password changed, user deleted). */
+  forgetUser (userId: string): void {
+    for (const [key, entry] of this.entries) if (entry.userId === userId) this.entries.delete(key)
+  }
+}

@@ -1,0 +1,107 @@
+import type { TenantId } from '../../models/common.js'
+import { User, Username } from '../../models/user.js'
+import type { NewUser, PasswordHash, UserView } from '../../models/user.js'
+import { AppError, ConflictError, NotFoundError } from '../lib/errors.js'
+import type { Documents } from '../db/documents.js'
+import { AuthCache, burnVerification, hashPassword, verifyPassword } from './password.js'
+
+export type Principal =
+  | { kind: 'user', tenantId: TenantId, username: string }
+  | { kind: 'admin', username: string }
+
+export function userIdOf (username: string): TenantId {
+  return `user:${username}` as TenantId
+}
+
+/**
+ * Accounts: creation with a scrypt-hashed password, and Basic-auth verification. The user
+ * document's id is `user:<username>`, so a duplicate username is a CouchDB 409 on create.
+ */
+export class UserService {
+  private readonly docs: Documents
+  private readonly cache = new AuthCache()
+  private readonly admin: { username: string, hash: Promise<PasswordHash> } | null
+
+  constructor (docs: Documents, admin: { username: string, password: string } | null) {
+    this.docs = docs
+    this.admin = admin === null ? null : { username: admin.username, hash: hashPassword(admin.password) }
+  }
+
+  async create (input: NewUser): Promise<UserView> {
+    if (this.admin !== null && input.username === this.admin.username) throw new ConflictError(`username '${input.username}' is taken`)
+    const now = new Date().toISOString()
+    const doc: User = {
+      _id: userIdOf(input.username),
+      type: 'user',
+      username: input.username,
+      email: input.email,
+      'password-hash': await hashPassword(input.password),
+      'created-at': now,
+      'updated-at': now
+    }
+    try {
+      await this.docs.write(doc)
+    } catch (err) {
+      if (err instanceof ConflictError) throw new ConflictError(`username '${input.username}' is taken`)
+      throw err
+    }
+    return viewOf(doc)
+  }
+
+  async get (tenantId: TenantId): Promise<UserView> {
+    return viewOf(await this.read(tenantId))
+  }
+
+  /**
+   * Checks a username and password. Resolves to the principal, or null for bad credentials.
+   * A cached success is honoured only while the user's stored hash is the one it was checked
+   * against, so changing or deleting a user takes effect at once.
+   */
+  async authenticate (username: string, password: string): Promise<Principal | null> {
+    if (this.admin !== null && username === this.admin.username) {
+      return await verifyPassword(password, await this.admin.hash) ? { kind: 'admin', username } : null
+    }
+    if (!Username.safeParse(username).success) {
+      await burnVerification(password)
+      return null
+    }
+    const tenantId = userIdOf(username)
+    let user: User
+    try {
+      user = await this.read(tenantId)
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err
+      await burnVerification(password)
+      return null
+    }
+    const key = this.cache.key(username, password)
+    const tag = user['password-hash'].salt + user['password-hash'].hash
+    if (this.cache.lookup(key, tag) === tenantId) return { kind: 'user', tenantId, username }
+    if (!(await verifyPassword(password, user['password-hash']))) return null
+    this.cache.remember(key, tenantId, tag)
+    return { kind: 'user', tenantId, username }
+  }
+
+  /** The changes feed saw a user document change: drop its cached verifications. */
+  forget (userId: string): void {
+    this.cache.forgetUser(userId)
+  }
+
+  private async read (tenantId: TenantId): Promise<User> {
+    const raw = await this.docs.read(tenantId)
+    const parsed = User.loose().safeParse(raw)
+    if (!parsed.success) throw new AppError(500, 'ET_CORRUPT_DOCUMENT', 'stored user does not match its schema', { cause: parsed.error })
+    return parsed.data
+  }
+}
+
+function viewOf (user: User): UserView {
+  return {
+    id: userIdOf(user.username),
+    _id: user._id,
+    type: 'user',
+    username: user.username,
+    email: user.email,
+    'created-at': user['created-at']
+  }
+}
