@@ -39,6 +39,11 @@ export function lineOf (message: object): number | undefined {
   return positions.get(message)?.self.line
 }
 
+/** Records where a message built by code stands in for source text (e.g. the Input layer made from `input:` fields). */
+export function setPosition (message: object, position: SourcePosition): void {
+  positions.set(message, { self: position, fields: new Map() })
+}
+
 /** Carries source positions over to a message derived from a parsed one (used by the V1 → V2 upgrade). */
 export function copyPosition (from: object, to: object): void {
   const p = positions.get(from)
