@@ -27,8 +27,12 @@ export class DatabaseError extends AppError {
 
 /** Bytes that are not a decodable image; the message names the file (or the datum key). */
 export class ImageDecodeError extends AppError {
+  readonly source: string
+  readonly reason: string
   constructor (source: string, reason: string, options?: { cause?: unknown }) {
     super(400, 'ET_IMAGE_DECODE', `cannot decode image ${source}: ${reason}`, { ...options, details: { source } })
+    this.source = source
+    this.reason = reason
   }
 }
 

@@ -163,10 +163,11 @@ class LevelKvCursor implements KvCursor {
         this.current = undefined
         return false
       }
+      // nextv may return fewer than asked (it also caps bytes); only an empty batch means the end.
       this.buf = await this.it.nextv(READ_AHEAD)
       this.pos = 0
-      if (this.buf.length < READ_AHEAD) this.exhausted = true
       if (this.buf.length === 0) {
+        this.exhausted = true
         this.current = undefined
         return false
       }

@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs'
+import { rmdirSync } from 'node:fs'
 import type { KvCursor, KvReader, KvWriter } from '../kv-store.js'
 import { openLmdb } from './lmdb-reader.js'
 import type { LmdbCursor, LmdbReader } from './lmdb-reader.js'
@@ -84,7 +84,7 @@ export class LmdbKvWriter implements KvWriter {
   async abort (): Promise<void> {
     this.w.abort()
     try {
-      rmSync(this.path, { recursive: false })
+      rmdirSync(this.path)
     } catch {
       // The directory holds other files or is already gone; leave it.
     }
