@@ -175,6 +175,7 @@ function decodeInto (r: WireReader, c: Compiled, out: Record<string, unknown>, e
     const wt = t & 7
     const cf = c.byNo[no]
     if (cf === undefined) {
+      // Unknown fields (newer Caffe or a fork) are skipped, as a parser without them in its schema would.
       if (wt === WireType.EGROUP) r.fail(`unexpected end-group tag for field ${no}`, tagAt)
       r.skip(wt, no)
       continue
@@ -198,6 +199,8 @@ function decodeInto (r: WireReader, c: Compiled, out: Record<string, unknown>, e
       continue
     }
     if (!cf.repeated) {
+      // protobuf would file a mismatched wire type under unknown fields; for Caffe files it only
+      // ever means corruption, so it is reported instead of silently dropping the value.
       if (wt !== cf.wire) r.fail(`field ${cf.name} (${no}) has wire type ${wt}, expected ${cf.wire}`, tagAt)
       const v = cf.read(r)
       if (v !== undefined) out[cf.name] = v
@@ -261,6 +264,8 @@ function encodeInto (w: WireWriter, c: Compiled, obj: Readonly<Record<string, un
     if (!isArrayLike(v)) bad(where, 'an array (repeated field)', v)
     const n = v.length
     if (n === 0) continue
+    // Packing follows the declaration, as protoc-generated code does: BlobProto.data is packed,
+    // Datum.float_data and LayerParameter.loss_weight are not.
     if (cf.field.packed === true) {
       if (cf.field.type === 'float') {
         for (let i = 0; i < n; i++) if (typeof v[i] !== 'number') bad(`${where}[${i}]`, 'float', v[i])
@@ -325,7 +330,7 @@ export function decodeBlobProtoVector (bytes: Uint8Array): BlobProtoVector {
 }
 
 export function encodeBlobProtoVector (v: BlobProtoVector): Uint8Array {
-  return encodeMessage('BlobProtoVector', v, 64 + v.blobs.reduce((s, b) => s + blobBytes(b) + 64, 0))
+  return encodeMessage('BlobProtoVector', v, 64 + (v.blobs ?? []).reduce((s, b) => s + blobBytes(b) + 64, 0))
 }
 
 /** .caffemodel files: a NetParameter whose layers carry `blobs` (V2 `layer` or legacy V1 `layers`). */
@@ -334,9 +339,9 @@ export function decodeNetParameter (bytes: Uint8Array): NetParameter {
 }
 
 export function encodeNetParameter (net: NetParameter): Uint8Array {
+  // Pre-size for the weights so the writer does not regrow (and copy) a multi-megabyte buffer.
   let size = 1024
-  for (const l of net.layer) for (const b of l.blobs) size += blobBytes(b) + 64
-  for (const l of net.layers) for (const b of l.blobs) size += blobBytes(b) + 64
+  for (const l of [...(net.layer ?? []), ...(net.layers ?? [])]) for (const b of l.blobs ?? []) size += blobBytes(b) + 64
   return encodeMessage('NetParameter', net, size)
 }
 
@@ -346,11 +351,12 @@ export function decodeSolverState (bytes: Uint8Array): SolverState {
 }
 
 export function encodeSolverState (state: SolverState): Uint8Array {
-  return encodeMessage('SolverState', state, 256 + state.history.reduce((s, b) => s + blobBytes(b) + 64, 0))
+  return encodeMessage('SolverState', state, 256 + (state.history ?? []).reduce((s, b) => s + blobBytes(b) + 64, 0))
 }
 
 function blobBytes (b: BlobProto): number {
-  return b.data.length * 4 + b.diff.length * 4 + b.double_data.length * 8 + b.double_diff.length * 8
+  // Tolerates hand-built objects without the empty arrays; this is only a size estimate.
+  return (b.data?.length ?? 0) * 4 + (b.diff?.length ?? 0) * 4 + (b.double_data?.length ?? 0) * 8 + (b.double_diff?.length ?? 0) * 8
 }
 
 /**

@@ -151,6 +151,7 @@ class Tokenizer {
         this.pos++
       }
     }
+    // protobuf's tokenizer refuses "12ab" and "1.2.3" rather than splitting them into two tokens.
     if (isIdentChar(s.charCodeAt(this.pos)) || s[this.pos] === '.') {
       this.fail(line, column, `malformed number "${s.slice(start, this.pos + 1)}"`)
     }
@@ -159,6 +160,8 @@ class Tokenizer {
 
   private string (quote: number, line: number, column: number): Token {
     const s = this.src
+    // Strings are byte strings in protobuf: \x and octal escapes produce raw bytes, literal
+    // characters their UTF-8 encoding; string fields are decoded as UTF-8 once all parts are in.
     const out: number[] = []
     this.pos++
     for (;;) {
@@ -280,6 +283,7 @@ class Parser {
       this.advance()
       const field = spec.byName.get(t.text)
       if (field === undefined) this.fail(t, `unknown field "${t.text}" in ${spec.fullName}`)
+      // protobuf's TextFormat rejects a non-repeated field given twice instead of keeping the last.
       if (field.label !== 'repeated') {
         if (seen.has(field.name)) this.fail(t, `non-repeated field "${field.name}" in ${spec.fullName} is specified more than once`)
         seen.add(field.name)
@@ -293,6 +297,7 @@ class Parser {
   }
 
   private parseMessageField (spec: ResolvedMessage, field: ResolvedField, obj: Record<string, unknown>, nameToken: Token): void {
+    // The colon is optional before a message value (`include: { phase: TRAIN }` and `include { … }`).
     if (this.isSymbol(':')) this.advance()
     if (this.isSymbol('[')) {
       if (field.label !== 'repeated') this.fail(this.current, `field "${field.name}" in ${spec.fullName} is not repeated and cannot take a list`)
@@ -374,6 +379,7 @@ class Parser {
       if (t.kind === 'int' && (t.text === '0' || t.text === '1')) return t.text === '1'
       return this.fail(t, `expected true or false for ${where}, got ${this.describeToken(t)}`)
     }
+    // The sign is its own token in protobuf's grammar, so `- 5` is as valid as `-5`.
     let negative = false
     if (this.isSymbol('-')) {
       negative = true
@@ -421,7 +427,7 @@ class Parser {
   }
 }
 
-/** Decimal, hex (0x…) or octal (0…) integer literal; NaN for a malformed octal. */
+/** Decimal, hex (0x…) or octal (0…) integer literal, C-style; NaN for a malformed octal such as 09. */
 function parseInteger (text: string): number {
   if (/^0[xX]/.test(text)) return parseInt(text.slice(2), 16)
   if (text.length > 1 && text[0] === '0') return /^[0-7]+$/.test(text) ? parseInt(text, 8) : NaN
@@ -436,6 +442,7 @@ function concatBytes (parts: Uint8Array[]): Uint8Array {
   return out
 }
 
+/** Typed-array fields (BlobProto data) cannot grow in place; they are reallocated per occurrence. */
 function appendRepeated (obj: Record<string, unknown>, field: ResolvedField, values: unknown[]): void {
   const prev = obj[field.name]
   if (field.typed === 'f32' || field.typed === 'f64') {
@@ -543,6 +550,8 @@ function printValue (f: ResolvedField, v: unknown): string {
 }
 
 function printFields (spec: ResolvedMessage, obj: Readonly<Record<string, unknown>>, indent: string, out: string[]): void {
+  // spec.fields is in field-number order, which is the order protobuf prints; it is why
+  // NetParameter's `layer` (field 100) always comes after name/input/state.
   for (const f of spec.fields) {
     const v = obj[f.name]
     if (v === undefined || v === null) continue
