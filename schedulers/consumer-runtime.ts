@@ -18,6 +18,7 @@ export interface InboundMessage {
   readonly autoTouchMs: number | undefined
 }
 
+/** What a transport supplies to a ConsumerRuntime: limits, retry policy and its intake/shutdown hooks. */
 export interface ConsumerRuntimeOptions {
   concurrency: number
   maxAttempts: number | undefined

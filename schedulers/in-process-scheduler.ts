@@ -16,6 +16,7 @@ interface QueuedJob {
   timer: NodeJS.Timeout | undefined
 }
 
+/** Counters of an InProcessScheduler since it started; `queued`/`delayed` are current sizes. */
 export interface InProcessSchedulerStats {
   scheduled: number
   coalesced: number

@@ -1,6 +1,7 @@
 import { Writer } from 'nsqjs'
 import type { SchedulerLogger } from './scheduler.js'
 
+/** One nsqd address plus the connection settings taken from NsqSchedulerConfig. */
 export interface NsqProducerOptions {
   host: string
   port: number

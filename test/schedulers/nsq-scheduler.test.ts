@@ -205,4 +205,32 @@ describe('NsqScheduler (against the NSQ protocol test peer)', () => {
     expect(peer.counters.maxClientInFlight).toBe(3)
     expect(peer.counters.requeued).toBe(0)
   })
+
+  it('consumes from several nsqd at once and reports ready (the nsqjs Reader ready event stays silent then)', async () => {
+    const a = await startPeer()
+    const b = await startPeer()
+    const worker = scheduler({ nsqd: [a.address, b.address], concurrency: 2 })
+    const seen: string[] = []
+    const consumer = worker.startConsumer(async (msg) => {
+      seen.push(msg['doc-id-to-process'])
+      return done
+    })
+    await consumer.ready
+    a.publish('elastic-thought', JSON.stringify({ 'doc-id-to-process': 'from-a' }))
+    b.publish('elastic-thought', JSON.stringify({ 'doc-id-to-process': 'from-b' }))
+    await waitFor(() => seen.length === 2, 'a message from each nsqd')
+    expect(seen.sort()).toEqual(['from-a', 'from-b'])
+  })
+
+  it('closes promptly a consumer that never reached nsqd, rejecting its ready promise', async () => {
+    const peer = await startPeer()
+    await peer.stop()
+    const worker = scheduler({ nsqd: [peer.address] })
+    const consumer = worker.startConsumer(async () => done)
+    await sleep(50)
+    const t0 = performance.now()
+    await consumer.close({ graceMs: 5_000 })
+    expect(performance.now() - t0).toBeLessThan(500)
+    await expect(consumer.ready).rejects.toThrow('consumer closed before it subscribed')
+  })
 })

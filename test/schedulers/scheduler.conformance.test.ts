@@ -17,6 +17,8 @@ interface Fixture {
   crash: (consumer: Consumer) => Promise<void>
   /** Messages acknowledged (FIN) so far. */
   acked: () => number
+  /** Messages handed back (REQ) so far. */
+  requeued: () => number
   /** Messages neither acknowledged nor dropped: queued, delayed or in flight. */
   outstanding: () => number
   close: () => Promise<void>
@@ -42,6 +44,7 @@ const harnesses: Harness[] = [
         // it); the closest observable analogue is a consumer that goes away with no grace.
         crash: async (consumer) => await consumer.close({ graceMs: 0 }),
         acked: () => scheduler.stats().finished,
+        requeued: () => scheduler.stats().requeued,
         outstanding: () => {
           const s = scheduler.stats()
           return s.queued + s.delayed + (s.delivered - s.finished - s.requeued)
@@ -74,6 +77,7 @@ const harnesses: Harness[] = [
           await consumer.close({ graceMs: 0 })
         },
         acked: () => peer.counters.finished,
+        requeued: () => peer.counters.requeued,
         outstanding: () => peer.depth(topic) + peer.inFlight(topic),
         close: async () => {
           await scheduler.close()
@@ -281,6 +285,8 @@ describe.each(harnesses)('Scheduler conformance: $name', (harness) => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(95)
     expect(reason).toMatchObject({ name: 'AbortError' })
     expect(f.acked()).toBe(0)
+    // Handed back explicitly, not left to time out at the broker.
+    await waitFor(() => f.requeued() === 1, 'the REQ of the released message', 500)
 
     const attempts: number[] = []
     const next = f.scheduler.startConsumer(async (_msg, d) => {
