@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
 import type { CouchDatabase } from '../db/couch.js'
@@ -89,10 +88,6 @@ export class ChangesFeed {
     const heartbeat = this.options.heartbeatMs ?? 10_000
     const controller = new AbortController()
     this.controller = controller
-    const qs: Record<string, unknown> = { feed: 'continuous', heartbeat, since: this.since, include_docs: this.options.includeDocs }
-    // nano's typings omit `stream` and `signal`, which its request() honours.
-    const request = this.couch.server.request as unknown as (opts: object) => Readable
-    const stream = request({ db: this.couch.name, path: '_changes', qs, stream: true, signal: controller.signal })
     let watchdog: NodeJS.Timeout | undefined
     const arm = (): void => {
       clearTimeout(watchdog)
@@ -101,9 +96,11 @@ export class ChangesFeed {
     arm()
     let buffered = ''
     try {
+      const stream = await this.couch.changesStream({ since: this.since, heartbeatMs: heartbeat, includeDocs: this.options.includeDocs, signal: controller.signal })
+      // Live from the moment the server accepted the feed: changes from here on will reach us.
+      this.setLive(true)
       for await (const chunk of stream) {
         arm()
-        this.setLive(true)
         buffered += typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8')
         let newline = buffered.indexOf('\n')
         while (newline >= 0) {

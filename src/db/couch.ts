@@ -1,5 +1,7 @@
+import type { Readable } from 'node:stream'
 import nano from 'nano'
-import { Agent } from 'undici'
+import { Agent, getGlobalDispatcher, request } from 'undici'
+import type { Dispatcher } from 'undici'
 import { ConflictError, NotFoundError, UnavailableError, statusCodeOf } from '../lib/errors.js'
 
 /** Where the database is: a CouchDB-protocol server URL (credentials allowed) and a db name. */
@@ -42,8 +44,10 @@ export class CouchDatabase {
   readonly server: nano.ServerScope
   readonly db: nano.DocumentScope<Record<string, unknown>>
   private readonly agent: Agent | undefined
+  private readonly location: CouchLocation
 
   constructor (location: CouchLocation) {
+    this.location = location
     this.name = location.dbName
     this.agent = location.socketPath === undefined ? undefined : new Agent({ connect: { socketPath: location.socketPath } })
     this.server = nano({ url: location.serverUrl, ...(this.agent === undefined ? {} : { agentOptions: this.agent as unknown as nano.Configuration['agentOptions'] }) })
@@ -112,6 +116,43 @@ export class CouchDatabase {
     } catch (err) {
       throw mapCouchError(err, `view ${design}/${name}`)
     }
+  }
+
+  /**
+   * Opens `_changes?feed=continuous` as a byte stream of newline-delimited JSON. Done with
+   * undici directly rather than nano's stream mode, whose inner stream errors go unhandled
+   * when the request is aborted, and a continuous feed is always ended by aborting.
+   */
+  async changesStream (query: { since: unknown, heartbeatMs: number, includeDocs: boolean, signal: AbortSignal }): Promise<Readable> {
+    const url = new URL(this.location.serverUrl)
+    const auth = url.username === '' ? undefined : `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`
+    url.username = ''
+    url.password = ''
+    const path = `${url.pathname.replace(/\/$/, '')}/${encodeURIComponent(this.name)}/_changes`
+    const search = new URLSearchParams({
+      feed: 'continuous',
+      heartbeat: String(query.heartbeatMs),
+      since: typeof query.since === 'string' ? query.since : JSON.stringify(query.since),
+      include_docs: String(query.includeDocs)
+    })
+    const dispatcher: Dispatcher = this.agent ?? getGlobalDispatcher()
+    let res
+    try {
+      res = await request(`${url.origin}${path}?${search.toString()}`, {
+        dispatcher,
+        signal: query.signal,
+        headers: auth === undefined ? {} : { authorization: auth },
+        // The feed is silent between heartbeats; the caller's watchdog decides when it is dead.
+        bodyTimeout: 0
+      })
+    } catch (err) {
+      throw mapCouchError(err, 'changes feed')
+    }
+    if (res.statusCode !== 200) {
+      const text = await res.body.text().catch(() => '')
+      throw mapCouchError(Object.assign(new Error(`changes feed answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`), { statusCode: res.statusCode }), 'changes feed')
+    }
+    return res.body
   }
 
   async close (): Promise<void> {
