@@ -1,0 +1,283 @@
+import { allocFloats, Blob } from '../blob.js'
+import { col2im, convOutputSize, im2col, type ConvGeometry } from '../kernels/im2col.js'
+import type { LayerContext } from '../layer.js'
+import type { ConvolutionParameter, LayerParameter } from '../proto/caffe.js'
+import { at, BaseLayer } from './base-layer.js'
+
+// Cap on one layer's column buffer (floats). Images are unfolded side by side into one
+// buffer so a single large GEMM covers a whole chunk of the batch (OpenBLAS only uses both
+// cores on large products); bigger inputs are processed in several chunks.
+const COLUMN_LIMIT = 1 << 23
+
+/**
+ * Caffe's Convolution layer (2-D, groups, pad, stride, dilation): im2col + GEMM with
+ * weights num_output × (channels/group) × kH × kW and an optional bias of num_output.
+ */
+export class ConvolutionLayer extends BaseLayer {
+  private geom: ConvGeometry | undefined
+  private numOutput = 0
+  private group = 1
+  private biasTerm = true
+  private kernelH = 0
+  private kernelW = 0
+  private padH = 0
+  private padW = 0
+  private strideH = 1
+  private strideW = 1
+  private dilationH = 1
+  private dilationW = 1
+  private channels = 0
+  /** Images unfolded per GEMM; 1 = the per-image path that needs no gather/scatter. */
+  private chunk = 1
+  private col: Float32Array = allocFloats(0)
+  private out: Float32Array = allocFloats(0)
+  /** The column buffer holds the whole batch's im2col from the last forward (reused by backward). */
+  private colHoldsBatch = false
+
+  constructor (param: LayerParameter, ctx: LayerContext) {
+    super(param, ctx, 'Convolution', { bottoms: [1, 1], tops: [1, 1] })
+  }
+
+  protected override layerSetUp (bottom: Blob[]): void {
+    const p = this.param.convolution_param ?? {} as Partial<ConvolutionParameter>
+    const x = at(bottom, 0)
+    if ((p.axis ?? 1) !== 1) this.fail(`axis ${p.axis ?? 1} is not supported (only 1)`)
+    if (p.force_nd_im2col === true) this.fail('force_nd_im2col is not supported')
+    if (x.shape.length !== 4) this.fail(`needs a 4-axis bottom (N×C×H×W), got ${x.shapeString()}`)
+    ;[this.kernelH, this.kernelW] = this.pair(p, 'kernel', p.kernel_size ?? [], p.kernel_h, p.kernel_w, undefined)
+    ;[this.padH, this.padW] = this.pair(p, 'pad', p.pad ?? [], p.pad_h, p.pad_w, 0)
+    ;[this.strideH, this.strideW] = this.pair(p, 'stride', p.stride ?? [], p.stride_h, p.stride_w, 1)
+    const dil = p.dilation ?? []
+    if (dil.length > 2) this.fail(`dilation has ${dil.length} values; 2-D convolution takes 1 or 2`)
+    this.dilationH = dil[0] ?? 1
+    this.dilationW = dil[1] ?? dil[0] ?? 1
+    if (this.kernelH <= 0 || this.kernelW <= 0) this.fail('kernel dimensions must be greater than zero')
+    if (this.strideH <= 0 || this.strideW <= 0) this.fail('stride dimensions must be greater than zero')
+    if (this.dilationH <= 0 || this.dilationW <= 0) this.fail('dilation must be greater than zero')
+    if (p.num_output === undefined || p.num_output <= 0) this.fail('num_output must be set and greater than zero')
+    this.numOutput = p.num_output
+    this.group = p.group ?? 1
+    this.biasTerm = p.bias_term ?? true
+    this.channels = x.dim(1)
+    if (this.group <= 0 || this.channels % this.group !== 0) this.fail(`channels (${this.channels}) must be divisible by group (${this.group})`)
+    if (this.numOutput % this.group !== 0) this.fail(`num_output (${this.numOutput}) must be divisible by group (${this.group})`)
+    const weights = new Blob([this.numOutput, this.channels / this.group, this.kernelH, this.kernelW])
+    this.fill(weights, p.weight_filler, 'weight_filler')
+    this.blobs.push(weights)
+    if (this.biasTerm) {
+      const bias = new Blob([this.numOutput])
+      this.fill(bias, p.bias_filler, 'bias_filler')
+      this.blobs.push(bias)
+    }
+  }
+
+  /** Caffe's rules for kernel/pad/stride: either _h and _w, or 1 value for both, or 2 values (h, w). */
+  private pair (_p: Partial<ConvolutionParameter>, field: string, values: readonly number[], h: number | undefined, w: number | undefined,
+    dflt: number | undefined): [number, number] {
+    if (h !== undefined || w !== undefined) {
+      if (h === undefined || w === undefined) this.fail(`${field}_h and ${field}_w must be given together`)
+      if (values.length > 0) this.fail(`give either ${field}_size or ${field}_h/${field}_w, not both`)
+      return [h, w]
+    }
+    if (values.length > 2) this.fail(`${field} has ${values.length} values; 2-D convolution takes 1 or 2`)
+    const a = values[0] ?? dflt
+    const b = values[1] ?? a
+    if (a === undefined || b === undefined) this.fail(`${field}_size (or ${field}_h and ${field}_w) is required`)
+    return [a, b]
+  }
+
+  override reshape (bottom: Blob[], top: Blob[]): void {
+    const x = at(bottom, 0)
+    if (x.shape.length !== 4) this.fail(`needs a 4-axis bottom (N×C×H×W), got ${x.shapeString()}`)
+    if (x.dim(1) !== this.channels) this.fail(`bottom has ${x.dim(1)} channels but the weights expect ${this.channels}`)
+    const height = x.dim(2)
+    const width = x.dim(3)
+    const outH = convOutputSize(height, this.kernelH, this.padH, this.strideH, this.dilationH)
+    const outW = convOutputSize(width, this.kernelW, this.padW, this.strideW, this.dilationW)
+    if (outH <= 0 || outW <= 0) this.fail(`kernel ${this.kernelH}x${this.kernelW} does not fit the ${height}x${width} input (pad ${this.padH}x${this.padW})`)
+    this.geom = {
+      channels: this.channels,
+      height,
+      width,
+      kernelH: this.kernelH,
+      kernelW: this.kernelW,
+      padH: this.padH,
+      padW: this.padW,
+      strideH: this.strideH,
+      strideW: this.strideW,
+      dilationH: this.dilationH,
+      dilationW: this.dilationW,
+      outH,
+      outW
+    }
+    at(top, 0).reshape([x.dim(0), this.numOutput, outH, outW])
+    const spatial = outH * outW
+    const kRows = this.channels * this.kernelH * this.kernelW
+    const batch = x.dim(0)
+    this.chunk = this.is1x1() ? 1 : Math.max(1, Math.min(batch, Math.floor(COLUMN_LIMIT / Math.max(1, kRows * spatial))))
+    if (!this.is1x1()) this.col = grow(this.col, kRows * spatial * this.chunk)
+    if (this.chunk > 1) this.out = grow(this.out, this.numOutput * spatial * this.chunk)
+    this.colHoldsBatch = false
+  }
+
+  /** A 1×1 kernel with stride 1 and no pad: the image already is its own column matrix. */
+  private is1x1 (): boolean {
+    return this.kernelH === 1 && this.kernelW === 1 && this.padH === 0 && this.padW === 0 && this.strideH === 1 && this.strideW === 1
+  }
+
+  override forward (bottom: Blob[], top: Blob[]): void {
+    const g = this.geometry()
+    const xb = at(bottom, 0)
+    const x = xb.data
+    const y = at(top, 0).data
+    const w = at(this.blobs, 0).data
+    const bias = this.biasTerm ? at(this.blobs, 1).data : undefined
+    const k = this.ctx.kernels
+    const batch = xb.dim(0)
+    const N = g.outH * g.outW
+    const M = this.numOutput
+    const Mg = M / this.group
+    const Kg = (this.channels / this.group) * g.kernelH * g.kernelW
+    const inDim = this.channels * g.height * g.width
+    const one = this.is1x1()
+    for (let b0 = 0; b0 < batch; b0 += this.chunk) {
+      const bc = Math.min(this.chunk, batch - b0)
+      const ld = bc * N
+      let src: Float32Array = this.col
+      let srcOff = 0
+      if (one) {
+        src = x
+        srcOff = b0 * inDim
+      } else {
+        for (let i = 0; i < bc; i++) im2col(g, x, (b0 + i) * inDim, this.col, i * N, ld)
+      }
+      if (bc === 1) {
+        // One image: the GEMM writes straight into the top, which has the same M×N layout.
+        for (let gi = 0; gi < this.group; gi++) {
+          k.gemm(false, false, Mg, N, Kg, 1, w, gi * Mg * Kg, src, srcOff + gi * Kg * ld, 0, y, b0 * M * N + gi * Mg * N)
+        }
+        if (bias !== undefined) addBias(y, b0 * M * N, M, N, bias)
+        continue
+      }
+      for (let gi = 0; gi < this.group; gi++) {
+        k.gemm(false, false, Mg, ld, Kg, 1, w, gi * Mg * Kg, src, srcOff + gi * Kg * ld, 0, this.out, gi * Mg * ld)
+      }
+      scatter(this.out, y, b0, bc, M, N, bias)
+    }
+    this.colHoldsBatch = !one && this.chunk >= batch
+  }
+
+  override backward (top: Blob[], propagateDown: boolean[], bottom: Blob[]): void {
+    const g = this.geometry()
+    const xb = at(bottom, 0)
+    const x = xb.data
+    const dy = at(top, 0).diff
+    const weights = at(this.blobs, 0)
+    const w = weights.data
+    const k = this.ctx.kernels
+    const batch = xb.dim(0)
+    const N = g.outH * g.outW
+    const M = this.numOutput
+    const Mg = M / this.group
+    const Kg = (this.channels / this.group) * g.kernelH * g.kernelW
+    const inDim = this.channels * g.height * g.width
+    const one = this.is1x1()
+    const wantW = this.paramPropagateDown[0] === true
+    const wantX = propagateDown[0] === true
+    if (this.biasTerm && this.paramPropagateDown[1] === true) biasGradient(dy, batch, M, N, at(this.blobs, 1).diff)
+    if (!wantW && !wantX) return
+    const dw = weights.diff
+    const dx = wantX ? xb.diff : undefined
+    for (let b0 = 0; b0 < batch; b0 += this.chunk) {
+      const bc = Math.min(this.chunk, batch - b0)
+      const ld = bc * N
+      let dOut = dy
+      let dOutOff = b0 * M * N
+      if (bc > 1) {
+        gather(dy, this.out, b0, bc, M, N)
+        dOut = this.out
+        dOutOff = 0
+      }
+      if (wantW) {
+        let src: Float32Array = this.col
+        let srcOff = 0
+        if (one) {
+          src = x
+          srcOff = b0 * inDim
+        } else if (!this.colHoldsBatch) {
+          for (let i = 0; i < bc; i++) im2col(g, x, (b0 + i) * inDim, this.col, i * N, ld)
+        }
+        for (let gi = 0; gi < this.group; gi++) {
+          k.gemm(false, true, Mg, Kg, ld, 1, dOut, dOutOff + gi * Mg * ld, src, srcOff + gi * Kg * ld, 1, dw, gi * Mg * Kg)
+        }
+      }
+      if (dx !== undefined) {
+        if (one) {
+          for (let gi = 0; gi < this.group; gi++) {
+            k.gemm(true, false, Kg, ld, Mg, 1, w, gi * Mg * Kg, dOut, dOutOff + gi * Mg * ld, 0, dx, b0 * inDim + gi * Kg * ld)
+          }
+          continue
+        }
+        // The columns are no longer needed once the weight gradient has been taken, so their
+        // gradient overwrites them.
+        for (let gi = 0; gi < this.group; gi++) {
+          k.gemm(true, false, Kg, ld, Mg, 1, w, gi * Mg * Kg, dOut, dOutOff + gi * Mg * ld, 0, this.col, gi * Kg * ld)
+        }
+        this.colHoldsBatch = false
+        for (let i = 0; i < bc; i++) col2im(g, this.col, i * N, ld, dx, (b0 + i) * inDim)
+      }
+    }
+  }
+
+  private geometry (): ConvGeometry {
+    if (this.geom === undefined) this.fail('used before setUp')
+    return this.geom
+  }
+}
+
+function grow (a: Float32Array, n: number): Float32Array {
+  return a.length >= n ? a : allocFloats(n)
+}
+
+/** y[b0+i][m][n] = out[m][i·N + n] + bias[m]: from the chunk's M × (bc·N) product to N×M×H×W. */
+function scatter (out: Float32Array, y: Float32Array, b0: number, bc: number, M: number, N: number, bias: Float32Array | undefined): void {
+  const ld = bc * N
+  for (let m = 0; m < M; m++) {
+    const bm = bias === undefined ? 0 : bias[m]!
+    for (let i = 0; i < bc; i++) {
+      let s = m * ld + i * N
+      let d = (b0 + i) * M * N + m * N
+      for (let n = 0; n < N; n++) y[d++] = out[s++]! + bm
+    }
+  }
+}
+
+/** The inverse layout change of scatter, for the top gradient. */
+function gather (dy: Float32Array, out: Float32Array, b0: number, bc: number, M: number, N: number): void {
+  const ld = bc * N
+  for (let m = 0; m < M; m++) {
+    for (let i = 0; i < bc; i++) {
+      let d = m * ld + i * N
+      let s = (b0 + i) * M * N + m * N
+      for (let n = 0; n < N; n++) out[d++] = dy[s++]!
+    }
+  }
+}
+
+function addBias (y: Float32Array, off: number, M: number, N: number, bias: Float32Array): void {
+  for (let m = 0; m < M; m++) {
+    const bm = bias[m]!
+    for (let n = off + m * N, end = n + N; n < end; n++) y[n]! += bm
+  }
+}
+
+/** db[m] += Σ over images and positions of dy[b][m][·]. */
+function biasGradient (dy: Float32Array, batch: number, M: number, N: number, db: Float32Array): void {
+  for (let m = 0; m < M; m++) {
+    let s = 0
+    for (let b = 0; b < batch; b++) {
+      for (let n = (b * M + m) * N, end = n + N; n < end; n++) s += dy[n]!
+    }
+    db[m]! += s
+  }
+}
