@@ -18,7 +18,7 @@ import type { BlobBody, BlobEntry, BlobGetOptions, BlobPutOptions, BlobStat, Blo
  *   answering 207 means WebDAV, else autoindex.
  */
 export type CbfsListing = 'auto' | 'cbfs' | 'webdav' | 'autoindex'
-type ListingMode = Exclude<CbfsListing, 'auto'>
+export type CbfsListingMode = Exclude<CbfsListing, 'auto'>
 
 export interface CbfsBlobStoreOptions {
   /** `cbfs://host:port/` (plain HTTP) or `http(s)://host:port/optional/prefix/`. */
@@ -63,7 +63,7 @@ export class CbfsBlobStore implements BlobStore {
   readonly #dispatcher: Dispatcher
   readonly #ownsDispatcher: boolean
   readonly #listing: CbfsListing
-  #mode: Promise<ListingMode> | undefined
+  #mode: Promise<CbfsListingMode> | undefined
   #closed: Promise<void> | undefined
 
   constructor (options: string | CbfsBlobStoreOptions) {
@@ -219,7 +219,12 @@ export class CbfsBlobStore implements BlobStore {
     return response.statusCode >= 500 ? new UnavailableError(message) : new Error(message)
   }
 
-  async #listingMode (): Promise<ListingMode> {
+  /** The listing protocol in use (detected on first call in `auto` mode), for logs and diagnostics. */
+  async listingMode (): Promise<CbfsListingMode> {
+    return await this.#listingMode()
+  }
+
+  async #listingMode (): Promise<CbfsListingMode> {
     if (this.#listing !== 'auto') return this.#listing
     // Only a decisive answer is remembered; a network error is retried on the next list.
     this.#mode ??= this.#detectListing().catch((err: unknown) => {
@@ -229,7 +234,7 @@ export class CbfsBlobStore implements BlobStore {
     return this.#mode
   }
 
-  async #detectListing (): Promise<ListingMode> {
+  async #detectListing (): Promise<CbfsListingMode> {
     const ping = await this.#send('GET', new URL('/.cbfs/ping/', this.#base), {})
     await ping.body.dump()
     if (ping.statusCode >= 200 && ping.statusCode <= 299) return 'cbfs'
@@ -243,7 +248,7 @@ export class CbfsBlobStore implements BlobStore {
     return 'autoindex'
   }
 
-  async #walk (mode: ListingMode, dirKey: string, prefix: string, entries: BlobEntry[]): Promise<void> {
+  async #walk (mode: CbfsListingMode, dirKey: string, prefix: string, entries: BlobEntry[]): Promise<void> {
     const children = await this.#children(mode, dirKey)
     for (const child of children) {
       const key = dirKey === '' ? child.name : `${dirKey}/${child.name}`
@@ -255,7 +260,7 @@ export class CbfsBlobStore implements BlobStore {
     }
   }
 
-  async #children (mode: ListingMode, dirKey: string): Promise<Child[]> {
+  async #children (mode: CbfsListingMode, dirKey: string): Promise<Child[]> {
     switch (mode) {
       case 'cbfs': return await this.#cbfsChildren(dirKey)
       case 'webdav': return await this.#webdavChildren(dirKey)

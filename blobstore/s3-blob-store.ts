@@ -11,7 +11,8 @@ import { Upload } from '@aws-sdk/lib-storage'
 import { Readable } from 'node:stream'
 import { NotFoundError, UnavailableError, ValidationError } from '../src/lib/errors.js'
 import { assertSafeKey, assertSafePrefix, compareBlobKeys, isSafeKey } from './blob-key.js'
-import { abortReasonOr, byteRange, countingStream, emptyStream, isWholeRange, withSignal } from './blob-io.js'
+import { abortReasonOr, byteRange, countingStream, emptyStream, isWholeRange, sliceStream, withSignal } from './blob-io.js'
+import type { ByteRange } from './blob-io.js'
 import type { BlobBody, BlobEntry, BlobGetOptions, BlobPutOptions, BlobStat, BlobStore } from './blob-store.js'
 
 const MIN_PART_SIZE = 5 * 1024 * 1024
@@ -106,16 +107,19 @@ export class S3BlobStore implements BlobStore {
       ...(isWholeRange(range) ? {} : { Range: `bytes=${range.start}-${range.end ?? ''}` })
     })
     let body: unknown
+    let contentRange: string | undefined
     try {
       const output = await this.#client.send(command, options.signal === undefined ? {} : { abortSignal: options.signal })
       body = output.Body
+      contentRange = output.ContentRange
     } catch (err) {
       // 416: the range starts at or past the end of an existing object (including an empty one).
       if (httpStatusOf(err) === 416) return emptyStream()
       throw abortReasonOr(options.signal, mapS3Error(err, 'get', key))
     }
     if (!(body instanceof Readable)) throw new Error('S3 GetObject returned no stream body')
-    return withSignal(body, options.signal)
+    if (isWholeRange(range)) return withSignal(body, options.signal)
+    return withSignal(trimToRange(body, range, contentRange, key), options.signal)
   }
 
   async stat (key: string): Promise<BlobStat> {
@@ -232,6 +236,23 @@ function clientConfig (options: S3BlobStoreOptions): S3ClientConfig {
         }
       : {})
   }
+}
+
+/**
+ * Some S3-compatible servers answer a Range with more than was asked (s3rver reads
+ * `bytes=0-0` as "everything") or with the whole object; Content-Range says which bytes
+ * came, so cut the requested ones out of them.
+ */
+function trimToRange (body: Readable, range: ByteRange, contentRange: string | undefined, key: string): Readable {
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange ?? '')
+  const first = match === null ? 0 : Number(match[1])
+  const last = match === null ? undefined : Number(match[2])
+  if (first === range.start && (range.end === undefined || (last !== undefined && last <= range.end))) return body
+  if (first > range.start) {
+    body.destroy()
+    throw new Error(`S3 answered a range request for ${JSON.stringify(key)} with ${contentRange ?? 'no Content-Range'}`)
+  }
+  return sliceStream(body, { start: range.start - first, end: range.end === undefined ? undefined : range.end - first })
 }
 
 function httpStatusOf (err: unknown): number | undefined {
