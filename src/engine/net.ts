@@ -3,6 +3,7 @@ import type { Kernels } from './kernels/kernels.js'
 import type { Layer, LayerContext, Phase } from './layer.js'
 import { LayerConfigError } from './layers/errors.js'
 import { createMessage, type LayerParameter, type NetParameter, type NetState } from './proto/caffe.js'
+import { positionOf } from './proto/text-format.js'
 import type { Rng } from './random.js'
 import { blobToProto, copyFromProto, protoShapeString, shapeEquals } from './net/blob-proto.js'
 import { silentLog, type EngineLog } from './net/engine-log.js'
@@ -125,7 +126,8 @@ export class Net {
       this.log.info('net.cpp:51', `Initializing net from parameters: \n${options.printNet(filteredParam)}`)
     }
     const where = new Map<string, string | undefined>()
-    for (const l of filtered) where.set(l.name ?? '', options.locate?.(l))
+    const locate = options.locate ?? defaultLocate
+    for (const l of filtered) where.set(l.name ?? '', locate(l))
     // Same wording as the layers' own LayerConfigError, prefixed by where the layer was written.
     const describe = (p: LayerParameter): string => {
       const at = where.get(p.name ?? '')
@@ -474,6 +476,13 @@ function lossWeightsOf (param: LayerParameter, layer: Layer, tops: number): numb
     return [...param.loss_weight]
   }
   return Array.from({ length: tops }, (_, j) => layer.defaultLossWeight(j))
+}
+
+/** `file:line` of a layer parsed from prototxt (positions survive the V1 upgrade). */
+function defaultLocate (layer: LayerParameter): string | undefined {
+  const p = positionOf(layer)
+  if (p === undefined) return undefined
+  return p.file === undefined ? `line ${p.line}` : `${p.file}:${p.line}`
 }
 
 /**

@@ -1,0 +1,93 @@
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { CAFFE_FLAGS, deviceQuery, test, time, train } from './cli/caffe-commands.js'
+import { CLASSIFY_FLAGS, classify } from './cli/classify.js'
+import { CaffeFatalError, fatalLineOf } from './cli/fatal.js'
+import { FlagError, describeFlags, parseFlags } from './cli/flags.js'
+import { createGlogWriter } from './log/glog.js'
+import type { CliIo } from './cli/runtime.js'
+
+const USAGE = `et-caffe: command line brew (a Caffe-compatible engine; CPU only)
+usage: et-caffe <command> <args>
+
+commands:
+  train           train or finetune a model
+  test            score a model
+  device_query    show diagnostic information (CPU and kernel path)
+  time            benchmark model execution time
+  classify        classify images with a deploy net and a .caffemodel (JSON on stdout)
+  convert_imageset, convert_mnist_data, compute_image_mean
+                  Caffe's dataset tools
+`
+
+type Command = (argv: string[], io: CliIo) => Promise<number>
+
+const caffeCommand = (run: (flags: ReturnType<typeof parseFlags>['values'], io: CliIo) => Promise<number> | number): Command =>
+  async (argv, io) => {
+    const parsed = parseFlags(argv, CAFFE_FLAGS)
+    if (parsed.positional.length > 0) throw new FlagError(`ERROR: unexpected argument '${parsed.positional[0] ?? ''}'`)
+    return await run(parsed.values, io)
+  }
+
+const COMMANDS: Record<string, Command> = {
+  train: caffeCommand(train),
+  test: caffeCommand(test),
+  time: caffeCommand(time),
+  device_query: caffeCommand(deviceQuery),
+  classify: async (argv, io) => {
+    const parsed = parseFlags(argv, CLASSIFY_FLAGS)
+    return await classify(parsed.values, parsed.positional, io)
+  }
+  // TODO(#4): convert_imageset, convert_mnist_data and compute_image_mean dispatch to the data engineer's run<Tool>(argv, io) once src/engine/tools/ lands.
+}
+
+/**
+ * Runs one et-caffe command and returns the process exit code: 0 on success, 1 after a fatal
+ * error, which is reported as a single glog `F` line with Caffe's source tag and no JS stack
+ * (a stack is added only for internal errors, which are bugs).
+ */
+export async function runCli (argv: readonly string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-help' || name === 'help') {
+    io.stderr.write(`${USAGE}\n  Flags from caffe.cpp:\n${describeFlags(CAFFE_FLAGS)}\n`)
+    return name === undefined ? 1 : 0
+  }
+  const command = COMMANDS[name]
+  try {
+    if (command === undefined) {
+      io.log.error('caffe.cpp:78', 'Available caffe actions:')
+      for (const known of Object.keys(COMMANDS).sort()) io.log.error('caffe.cpp:81', `\t${known}`)
+      throw new CaffeFatalError('caffe.cpp:83', `Unknown action: ${name}`)
+    }
+    return await command(rest, io)
+  } catch (err) {
+    if (err instanceof FlagError) {
+      io.stderr.write(`${err.message}\n`)
+      return 1
+    }
+    const line = fatalLineOf(err)
+    io.log.fatal(line.where, line.message)
+    if (!line.expected && err instanceof Error && err.stack !== undefined) io.stderr.write(`*** Check failure stack trace: ***\n${err.stack}\n`)
+    return 1
+  }
+}
+
+/** The real process: glog lines on stderr, JSON on stdout, process signals. */
+export function processIo (): CliIo {
+  return { log: createGlogWriter((text) => process.stderr.write(text)), stdout: process.stdout, stderr: process.stderr, signals: process }
+}
+
+function isMain (): boolean {
+  const entry = process.argv[1]
+  if (entry === undefined) return false
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+
+if (isMain()) {
+  const code = await runCli(process.argv.slice(2), processIo())
+  process.exitCode = code
+}
