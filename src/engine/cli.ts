@@ -5,6 +5,9 @@ import { CLASSIFY_FLAGS, classify } from './cli/classify.js'
 import { CaffeFatalError, fatalLineOf } from './cli/fatal.js'
 import { FlagError, describeFlags, parseFlags } from './cli/flags.js'
 import { createGlogWriter } from './log/glog.js'
+import { runComputeImageMean } from './tools/compute-image-mean.js'
+import { runConvertImageset } from './tools/convert-imageset.js'
+import { runConvertMnistData } from './tools/convert-mnist-data.js'
 import type { CliIo } from './cli/runtime.js'
 
 const USAGE = `et-caffe: command line brew (a Caffe-compatible engine; CPU only)
@@ -37,8 +40,10 @@ const COMMANDS: Record<string, Command> = {
   classify: async (argv, io) => {
     const parsed = parseFlags(argv, CLASSIFY_FLAGS)
     return await classify(parsed.values, parsed.positional, io)
-  }
-  // TODO(#4): convert_imageset, convert_mnist_data and compute_image_mean dispatch to the data engineer's run<Tool>(argv, io) once src/engine/tools/ lands.
+  },
+  convert_imageset: runConvertImageset,
+  convert_mnist_data: runConvertMnistData,
+  compute_image_mean: runComputeImageMean
 }
 
 /**
