@@ -1,10 +1,10 @@
 import Fastify from 'fastify'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
 import fastifyMultipart from '@fastify/multipart'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
-import errorHandler from './plugins/error-handler.js'
+import errorHandler, { body as errorBody } from './plugins/error-handler.js'
 import depsPlugin from './plugins/deps.js'
 import type { AppServices } from './plugins/deps.js'
 import auth from './plugins/auth.js'
@@ -36,8 +36,16 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
     ...(options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     // Ids are short; a longer path parameter is an attack or a mistake.
-    routerOptions: { maxParamLength: 200 }
+    routerOptions: { maxParamLength: 200 },
+    // Router-level failures (bad URL encoding, over-long ids) in the same error shape as the rest.
+    frameworkErrors: (err, _request, routeReply) => {
+      const reply = routeReply as FastifyReply
+      const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : (err.statusCode ?? 400)
+      reply.code(status).send(errorBody(status, status === 414 ? 'ET_URI_TOO_LONG' : 'ET_BAD_REQUEST', status === 414 ? 'a path parameter is longer than 200 characters' : err.message))
+    }
   })
+  // JSON only: a text/plain body would reach validation as a string and fail obscurely.
+  app.removeContentTypeParser('text/plain')
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
 

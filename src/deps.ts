@@ -76,7 +76,7 @@ export async function createDeps (config: ServerConfig, logger: Logger): Promise
       logger: logger.child({ component: 'changes' }),
       onLive: (live) => cache.setLive(live),
       onChange: (change) => {
-        cache.invalidate(change.id)
+        cache.invalidate(change.id, change.changes?.[0]?.rev)
         if (change.id.startsWith('user:')) users.forget(change.id)
       }
     })

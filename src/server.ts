@@ -1,3 +1,4 @@
+import { pathToFileURL } from 'node:url'
 import { buildApp } from './app.js'
 import { ConfigError, helpText, loadServerConfig, serverFlags } from './config.js'
 import { createDeps } from './deps.js'
@@ -58,4 +59,10 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
     return 1
   }
   return -1
+}
+
+// Run when executed directly (`node dist/src/server.js`, `tsx src/server.ts`); the bin shim imports main().
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const code = await main(process.argv.slice(2), process.env)
+  if (code >= 0) process.exit(code)
 }

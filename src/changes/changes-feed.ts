@@ -7,6 +7,7 @@ export const Change = z.object({
   seq: z.unknown(),
   id: z.string(),
   deleted: z.boolean().optional(),
+  changes: z.array(z.object({ rev: z.string() })).optional(),
   doc: z.unknown().optional()
 })
 export type Change = z.infer<typeof Change>
@@ -15,7 +16,11 @@ export interface ChangesFeedOptions {
   /** Where to start: an opaque sequence from a previous run, or 'now'. */
   since: unknown
   includeDocs: boolean
-  /** Server heartbeat interval; silence for 3× this means the connection is dead. */
+  /**
+   * Server heartbeat interval; silence for 3× this means the connection is dead. Short,
+   * because PouchDB's server sends the response headers (which mark the feed live) only with
+   * the first heartbeat or change.
+   */
   heartbeatMs?: number
   /** Called for every change in order; must not block (hand work off, don't await it here). */
   onChange: (change: Change) => void
@@ -85,7 +90,7 @@ export class ChangesFeed {
 
   /** One connection: resolves when the server ends the response, rejects on failure. */
   private async follow (): Promise<void> {
-    const heartbeat = this.options.heartbeatMs ?? 10_000
+    const heartbeat = this.options.heartbeatMs ?? 2000
     const controller = new AbortController()
     this.controller = controller
     let watchdog: NodeJS.Timeout | undefined
@@ -97,7 +102,7 @@ export class ChangesFeed {
     let buffered = ''
     try {
       const stream = await this.couch.changesStream({ since: this.since, heartbeatMs: heartbeat, includeDocs: this.options.includeDocs, signal: controller.signal })
-      // Live from the moment the server accepted the feed: changes from here on will reach us.
+      // Live once the server answered: every change from here on will reach us.
       this.setLive(true)
       for await (const chunk of stream) {
         arm()

@@ -155,8 +155,12 @@ export class CouchDatabase {
     return res.body
   }
 
+  private closing: Promise<void> | undefined
+
+  /** Closes the socket agent (embedded store); idempotent. */
   async close (): Promise<void> {
-    await this.agent?.close()
+    this.closing ??= this.agent?.close() ?? Promise.resolve()
+    await this.closing
   }
 }
 

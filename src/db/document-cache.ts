@@ -1,14 +1,17 @@
 /**
  * An in-memory read cache of documents, kept correct by the database's changes feed.
  *
- * It only answers while the feed is live: every change the feed reports evicts that id, and
- * losing the feed empties the cache. A read that raced a change must not repopulate it with the
- * older copy, so fills carry the generation seen before the read and are dropped if any
- * invalidation happened since.
+ * It only answers while the feed is live: losing the feed empties it. Every change the feed
+ * reports records that document's newest revision, evicting a cached copy of any other
+ * revision. A copy read from the database is only cached if it is at least as new as the
+ * newest revision the feed has reported, so a read that raced a write can never put the older
+ * copy back. (The revision map is bounded; an id would have to drop out of it during a single
+ * read for that guard to lapse.)
  */
 export class DocumentCache {
   private readonly entries = new Map<string, unknown>()
-  private generation = 0
+  private readonly newestRevs = new Map<string, string>()
+  private epoch = 0
   private live = false
   private readonly maxEntries: number
 
@@ -33,31 +36,62 @@ export class DocumentCache {
 
   /** Token to pass to `fill` after reading from the database. */
   begin (): number {
-    return this.generation
+    return this.epoch
   }
 
+  /** Caches a copy just read or written, unless the feed was lost meanwhile or knows a newer revision. */
   fill (id: string, doc: unknown, token: number): void {
-    if (!this.live || token !== this.generation) return
+    if (!this.live || token !== this.epoch) return
+    const rev = revOf(doc)
+    const newest = this.newestRevs.get(id)
+    if (rev === undefined || (newest !== undefined && !atLeast(rev, newest))) return
+    this.entries.delete(id)
     this.entries.set(id, doc)
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next()
-      if (oldest.done !== true) this.entries.delete(oldest.value)
+    trim(this.entries, this.maxEntries)
+  }
+
+  /** The feed reported a change: `rev` is the document's newest revision (or unknown). */
+  invalidate (id: string, rev?: string): void {
+    const cached = this.entries.get(id)
+    if (rev === undefined || revOf(cached) !== rev) this.entries.delete(id)
+    if (rev !== undefined) {
+      this.newestRevs.delete(id)
+      this.newestRevs.set(id, rev)
+      trim(this.newestRevs, this.maxEntries * 5)
     }
   }
 
-  invalidate (id: string): void {
-    this.generation++
-    this.entries.delete(id)
-  }
-
-  /** The feed connected (true) or was lost (false). */
+  /** The feed connected (true) or was lost (false): either way, start from nothing. */
   setLive (live: boolean): void {
-    this.generation++
+    this.epoch++
     this.entries.clear()
+    this.newestRevs.clear()
     this.live = live
   }
 
   get size (): number {
     return this.entries.size
+  }
+}
+
+function revOf (doc: unknown): string | undefined {
+  if (typeof doc !== 'object' || doc === null) return undefined
+  const rev: unknown = Reflect.get(doc, '_rev')
+  return typeof rev === 'string' ? rev : undefined
+}
+
+/** CouchDB revisions are `<generation>-<hash>`; a higher generation is newer. */
+function atLeast (rev: string, newest: string): boolean {
+  const generation = (r: string): number => Number.parseInt(r, 10)
+  const a = generation(rev)
+  const b = generation(newest)
+  return a > b || (a === b && rev === newest)
+}
+
+function trim (map: Map<string, unknown>, max: number): void {
+  while (map.size > max) {
+    const oldest = map.keys().next()
+    if (oldest.done === true) return
+    map.delete(oldest.value)
   }
 }

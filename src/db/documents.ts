@@ -33,6 +33,7 @@ export class Documents {
       this.cache?.fill(doc._id, { ...doc, _rev: rev }, token)
       return rev
     } catch (err) {
+      // The write may or may not have happened (a timeout); forget whatever is cached.
       this.cache?.invalidate(doc._id)
       throw err
     }

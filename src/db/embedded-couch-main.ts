@@ -32,21 +32,12 @@ function start (options: z.infer<typeof Options>): Server {
     ? PouchDB.plugin(require('pouchdb-adapter-memory')).defaults({ adapter: 'memory' })
     : PouchDB.defaults({ prefix: options.dataDir + '/' })
   const app = express()
-  // CouchDB answers a continuous _changes request with its headers at once; express-pouchdb
-  // holds them until the first heartbeat or change, so a client cannot tell the feed is
-  // established. Flush them right after the route has set its content type.
-  app.use('/', (req: { url: string }, res: { headersSent: boolean, writableEnded: boolean, flushHeaders: () => void }, next: () => void) => {
-    next()
-    if (req.url.includes('/_changes') && req.url.includes('feed=continuous')) {
-      setImmediate(() => { if (!res.headersSent && !res.writableEnded) res.flushHeaders() })
-    }
-  })
   app.use('/', expressPouchDb(Db, {
     mode: 'fullCouchDB',
     inMemoryConfig: true,
     logPath: join(options.dataDir, 'pouchdb-server.log'),
-    // Only the database API: no admin UI, no replication endpoints. No compression either: it is
-    // pointless on loopback and it holds back a continuous feed's headers until the first heartbeat.
+    // Only the database API: no admin UI, no replication endpoints, and no compression, which is
+    // pointless on loopback and delays streamed responses.
     overrideMode: { exclude: ['compression', 'routes/fauxton', 'routes/replicate', 'replicator', 'routes/vhosts', 'routes/rewrite', 'routes/update', 'routes/show', 'routes/list'] }
   }))
   if (options.socketPath !== undefined) {

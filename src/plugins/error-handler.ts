@@ -12,7 +12,7 @@ interface ErrorBody {
   details?: Record<string, unknown>
 }
 
-function body (statusCode: number, code: string, message: string, details?: Record<string, unknown>): ErrorBody {
+export function body (statusCode: number, code: string, message: string, details?: Record<string, unknown>): ErrorBody {
   return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message, ...(details === undefined ? {} : { details }) }
 }
 

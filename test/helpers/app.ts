@@ -40,7 +40,7 @@ export async function startTestApp (overrides: Partial<ServerConfig> = {}): Prom
   const app = await buildApp(deps.services, { registration: config.registration, maxUploadBytes: config.maxUploadBytes, logger: false })
   await app.ready()
   // Wait for the changes feed so tests also exercise the read cache, as production does.
-  for (let i = 0; i < 200 && !deps.feed.isLive; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  for (let i = 0; i < 400 && !deps.feed.isLive; i++) await new Promise((resolve) => setTimeout(resolve, 10))
   return {
     app,
     deps,

@@ -1,0 +1,100 @@
+import { Writable } from 'node:stream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pino } from 'pino'
+import { buildApp } from '../../src/app.js'
+import { loggerOptions } from '../../src/lib/logger.js'
+import { basic, signUp, startTestApp } from '../helpers/app.js'
+import type { TestApp } from '../helpers/app.js'
+
+describe('users and authentication', () => {
+  let t: TestApp
+  beforeAll(async () => { t = await startTestApp() })
+  afterAll(async () => { await t.close() })
+
+  it('stores a salted scrypt hash, never the password, and never returns the hash', async () => {
+    const password = 'correct horse battery staple'
+    const res = await t.app.inject({ method: 'POST', url: '/users', payload: { username: 'carol', email: 'carol@example.com', password } })
+    expect(res.statusCode).toBe(201)
+    expect(res.body).not.toContain('hash')
+    expect(res.body).not.toContain(password)
+    const raw = await t.deps.couch.get('user:carol') as Record<string, unknown>
+    expect(JSON.stringify(raw)).not.toContain(password)
+    expect(raw.password).toBeUndefined()
+    expect(raw['password-hash']).toMatchObject({ algorithm: 'scrypt', N: 32768, r: 8, p: 1 })
+    // Same password, another user: a different salt, so a different hash.
+    await t.app.inject({ method: 'POST', url: '/users', payload: { username: 'dave', email: 'dave@example.com', password } })
+    const other = await t.deps.couch.get('user:dave') as { 'password-hash': { salt: string, hash: string } }
+    const mine = raw['password-hash'] as { salt: string, hash: string }
+    expect(other['password-hash'].salt).not.toBe(mine.salt)
+    expect(other['password-hash'].hash).not.toBe(mine.hash)
+  })
+
+  it('a cached verification stops working the moment the stored hash changes', async () => {
+    const auth = await signUp(t.app, 'erin', 'first password 123')
+    expect((await t.app.inject({ url: '/users/me', headers: { authorization: auth } })).statusCode).toBe(200)
+    expect((await t.app.inject({ url: '/users/me', headers: { authorization: auth } })).statusCode).toBe(200)
+    // Replace the hash behind the API's back (as a password change on another server would).
+    const erin = await t.deps.couch.get('user:erin') as Record<string, unknown> & { _id: string }
+    const other = await t.deps.couch.get('user:carol') as { 'password-hash': unknown }
+    await t.deps.couch.put({ ...erin, 'password-hash': other['password-hash'] })
+    let status = 0
+    // The changes feed evicts the cached user document within a round trip.
+    for (let i = 0; i < 50 && status !== 401; i++) {
+      status = (await t.app.inject({ url: '/users/me', headers: { authorization: auth } })).statusCode
+      if (status !== 401) await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    expect(status).toBe(401)
+    expect((await t.app.inject({ url: '/users/me', headers: { authorization: basic('erin', 'correct horse battery staple') } })).statusCode).toBe(200)
+  })
+
+  it('an unknown user and a wrong password look the same', async () => {
+    const unknown = await t.app.inject({ url: '/datafiles', headers: { authorization: basic('nobody', 'whatever pw 1') } })
+    const wrong = await t.app.inject({ url: '/datafiles', headers: { authorization: basic('carol', 'whatever pw 1') } })
+    expect(unknown.statusCode).toBe(401)
+    expect(unknown.body).toBe(wrong.body)
+  })
+
+  it('never logs the password or the Authorization header', async () => {
+    const lines: string[] = []
+    const sink = new Writable({ write (chunk: Buffer, _enc, done) { lines.push(chunk.toString()); done() } })
+    const logger = pino(loggerOptions('trace'), sink)
+    const app = await buildApp(t.deps.services, { registration: 'open', maxUploadBytes: 1024, logger })
+    const password = 'very secret password 42'
+    await app.inject({ method: 'POST', url: '/users', payload: { username: 'frank', email: 'frank@example.com', password } })
+    await app.inject({ url: '/users/me', headers: { authorization: basic('frank', password) } })
+    await app.inject({ url: '/users/me', headers: { authorization: basic('frank', 'wrong wrong wrong') } })
+    await app.close()
+    const log = lines.join('')
+    expect(lines.length).toBeGreaterThan(3)
+    expect(log).not.toContain(password)
+    expect(log).not.toContain(Buffer.from(`frank:${password}`).toString('base64'))
+    expect(log).not.toContain('wrong wrong wrong')
+  })
+
+  it('username rules: 3–32 lowercase letters, digits, ".", "_", "-", starting with a letter or digit', async () => {
+    const tryName = async (username: string) => (await t.app.inject({ method: 'POST', url: '/users', payload: { username, email: 'x@example.com', password: 'long enough pw' } })).statusCode
+    expect(await tryName('ok.name_1-x')).toBe(201)
+    for (const bad of ['ab', 'a'.repeat(33), 'Upper', '-dash', 'white space', 'user:colon', 'ünï', '../x']) {
+      expect(await tryName(bad), bad).toBe(400)
+    }
+  })
+})
+
+describe('closed registration', () => {
+  let t: TestApp
+  beforeAll(async () => { t = await startTestApp({ registration: 'closed', admin: { username: 'root', password: 'admin password 1' } }) })
+  afterAll(async () => { await t.close() })
+
+  it('only the configured admin may create users, and the admin owns no resources', async () => {
+    const payload = { username: 'gina', email: 'gina@example.com', password: 'long enough pw' }
+    expect((await t.app.inject({ method: 'POST', url: '/users', payload })).statusCode).toBe(401)
+    expect((await t.app.inject({ method: 'POST', url: '/users', payload, headers: { authorization: basic('root', 'wrong password') } })).statusCode).toBe(401)
+    const created = await t.app.inject({ method: 'POST', url: '/users', payload, headers: { authorization: basic('root', 'admin password 1') } })
+    expect(created.statusCode).toBe(201)
+    const asUser = await t.app.inject({ method: 'POST', url: '/users', payload: { ...payload, username: 'hank' }, headers: { authorization: basic('gina', 'long enough pw') } })
+    expect(asUser.statusCode).toBe(403)
+    const adminReads = await t.app.inject({ url: '/datafiles', headers: { authorization: basic('root', 'admin password 1') } })
+    expect(adminReads.statusCode).toBe(403)
+    expect((await t.app.inject({ method: 'POST', url: '/users', payload: { ...payload, username: 'root' }, headers: { authorization: basic('root', 'admin password 1') } })).statusCode).toBe(409)
+  })
+})
