@@ -4,16 +4,19 @@ import type { LayerContext } from '../layer.js'
 import type { ConvolutionParameter, LayerParameter } from '../proto/caffe.js'
 import { at, BaseLayer } from './base-layer.js'
 
-// Cap on one layer's column buffer (floats). Images are unfolded side by side into one
-// buffer so a single large GEMM covers a whole chunk of the batch (OpenBLAS only uses both
-// cores on large products); bigger inputs are processed in several chunks.
-const COLUMN_LIMIT = 1 << 23
-
 /**
  * Caffe's Convolution layer (2-D, groups, pad, stride, dilation): im2col + GEMM with
  * weights num_output × (channels/group) × kH × kW and an optional bias of num_output.
  */
 export class ConvolutionLayer extends BaseLayer {
+  /**
+   * Cap on one layer's column buffer, in floats (32 MiB). Images are unfolded side by side
+   * into one buffer so that a single large GEMM covers a chunk of the batch (OpenBLAS only
+   * uses both cores on large products); larger inputs are processed in several chunks.
+   * Tests lower it to exercise chunking.
+   */
+  static columnLimit = 1 << 23
+
   private geom: ConvGeometry | undefined
   private numOutput = 0
   private group = 1
@@ -114,7 +117,7 @@ export class ConvolutionLayer extends BaseLayer {
     const spatial = outH * outW
     const kRows = this.channels * this.kernelH * this.kernelW
     const batch = x.dim(0)
-    this.chunk = this.is1x1() ? 1 : Math.max(1, Math.min(batch, Math.floor(COLUMN_LIMIT / Math.max(1, kRows * spatial))))
+    this.chunk = this.is1x1() ? 1 : Math.max(1, Math.min(batch, Math.floor(ConvolutionLayer.columnLimit / Math.max(1, kRows * spatial))))
     if (!this.is1x1()) this.col = grow(this.col, kRows * spatial * this.chunk)
     if (this.chunk > 1) this.out = grow(this.out, this.numOutput * spatial * this.chunk)
     this.colHoldsBatch = false

@@ -143,7 +143,7 @@ export class PoolingLayer extends BaseLayer {
         const rowInside = hs >= 0 && hs + kernelH <= inH
         const lo = rowInside ? pwLo : outW
         const hi = rowInside ? pwHi : outW
-        for (let pw = 0; pw < lo; pw++) maxClipped(this, x, y, mask, base, hs, pw * strideW - padW, o + pw)
+        for (let pw = 0; pw < lo; pw++) this.maxClipped(x, y, mask, base, hs, pw * strideW - padW, o + pw)
         let i = base + hs * inW + lo * strideW - padW
         if (k22) {
           for (let pw = lo; pw < hi; pw++, i += strideW) {
@@ -202,7 +202,7 @@ export class PoolingLayer extends BaseLayer {
             mask[o + pw] = arg < 0 ? -1 : arg - base
           }
         }
-        for (let pw = hi; pw < outW; pw++) maxClipped(this, x, y, mask, base, hs, pw * strideW - padW, o + pw)
+        for (let pw = hi; pw < outW; pw++) this.maxClipped(x, y, mask, base, hs, pw * strideW - padW, o + pw)
         o += outW
       }
     }
@@ -279,29 +279,29 @@ export class PoolingLayer extends BaseLayer {
       }
     }
   }
-}
 
-/** MAX over one window clipped to the image. */
-function maxClipped (g: { inH: number, inW: number, kernelH: number, kernelW: number }, x: Float32Array, y: Float32Array,
-  mask: Int32Array, base: number, hs: number, ws: number, o: number): void {
-  // Caffe starts from -FLT_MAX with a strict '>', so the first maximum wins and a window of
-  // NaN/-inf keeps -FLT_MAX with mask -1.
-  const hEnd = Math.min(hs + g.kernelH, g.inH)
-  const wEnd = Math.min(ws + g.kernelW, g.inW)
-  const hStart = Math.max(hs, 0)
-  const wStart = Math.max(ws, 0)
-  let best = -FLT_MAX
-  let arg = -1
-  for (let h = hStart; h < hEnd; h++) {
-    const row = h * g.inW
-    for (let w = wStart; w < wEnd; w++) {
-      const v = x[base + row + w]!
-      if (v > best) {
-        best = v
-        arg = row + w
+  /** MAX over one window clipped to the image. */
+  private maxClipped (x: Float32Array, y: Float32Array, mask: Int32Array, base: number, hs: number, ws: number, o: number): void {
+    const { kernelH, kernelW, inH, inW } = this
+    // Caffe starts from -FLT_MAX with a strict '>', so the first maximum wins and a window of
+    // NaN/-inf keeps -FLT_MAX with mask -1.
+    const hEnd = Math.min(hs + kernelH, inH)
+    const wEnd = Math.min(ws + kernelW, inW)
+    const hStart = Math.max(hs, 0)
+    const wStart = Math.max(ws, 0)
+    let best = -FLT_MAX
+    let arg = -1
+    for (let h = hStart; h < hEnd; h++) {
+      const row = h * inW
+      for (let w = wStart; w < wEnd; w++) {
+        const v = x[base + row + w]!
+        if (v > best) {
+          best = v
+          arg = row + w
+        }
       }
     }
+    y[o] = best
+    mask[o] = arg
   }
-  y[o] = best
-  mask[o] = arg
 }
