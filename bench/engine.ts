@@ -48,8 +48,8 @@ layer { name: "prob" type: "Softmax" bottom: "ip2" top: "prob" }
 
 interface PathResult { path: string, description: string, trainImgPerS: number, inferImgPerS: number, finalLoss: number }
 
-function buildNet (text: string, kernels: Kernels, phase: 'TRAIN' | 'TEST'): Net {
-  return new Net(parseNetPrototxt(text), { kernels, createLayer, rng: new Rng(1), state: { phase } })
+async function buildNet (text: string, kernels: Kernels, phase: 'TRAIN' | 'TEST'): Promise<Net> {
+  return Net.create(parseNetPrototxt(text), { kernels, createLayer, rng: new Rng(1), state: { phase } })
 }
 
 function fillInputs (net: Net, rng: Rng): void {
@@ -61,7 +61,7 @@ function fillInputs (net: Net, rng: Rng): void {
 
 async function measure (path: string, kernels: Kernels, trainIters: number, inferIters: number): Promise<PathResult> {
   const rng = new Rng(7)
-  const train = buildNet(TRAIN_NET, kernels, 'TRAIN')
+  const train = await buildNet(TRAIN_NET, kernels, 'TRAIN')
   fillInputs(train, rng)
   // The LeNet solver's update rule, so the update's cost is part of the figure as in a real run.
   const updater = new ParamUpdater('SGD', {
@@ -79,7 +79,7 @@ async function measure (path: string, kernels: Kernels, trainIters: number, infe
   for (let i = 0; i < trainIters; i++) loss = await step()
   const trainSeconds = (performance.now() - t0) / 1000
 
-  const deploy = buildNet(DEPLOY_NET, kernels, 'TEST')
+  const deploy = await buildNet(DEPLOY_NET, kernels, 'TEST')
   fillInputs(deploy, rng)
   await deploy.forward()
   t0 = performance.now()

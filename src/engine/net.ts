@@ -107,15 +107,36 @@ export class Net {
   private readonly log: EngineLog
   private readonly blobIndex = new Map<string, number>()
   private readonly layerIndex = new Map<string, number>()
+  private readonly state: NetState
   private readonly paramNames = new Set<string>()
   /** For each learnable param: [layer index, blob index within the layer]. */
   private readonly paramOwners: Array<[number, number]> = []
 
-  constructor (input: NetParameter, options: NetOptions) {
+  private constructor (input: NetParameter, options: NetOptions) {
     this.log = options.log ?? silentLog
-    const state = mergeNetState(input.state ?? createMessage('NetState'), options.state)
-    this.phase = state.phase ?? 'TEST'
+    this.state = mergeNetState(input.state ?? createMessage('NetState'), options.state)
+    this.phase = this.state.phase ?? 'TEST'
     this.name = input.name ?? ''
+  }
+
+  /**
+   * Builds and sets up a net. Data layers are asked for their first batch (`prefetch`) before
+   * their setUp, so they can shape their tops from it; a net that fails to build closes the
+   * layers it had already opened.
+   */
+  static async create (input: NetParameter, options: NetOptions): Promise<Net> {
+    const net = new Net(input, options)
+    try {
+      await net.init(input, options)
+    } catch (err) {
+      await net.close().catch(() => {})
+      throw err
+    }
+    return net
+  }
+
+  private async init (input: NetParameter, options: NetOptions): Promise<void> {
+    const state = this.state
     if (input.layers.length > 0) {
       throw new NetDefinitionError('V1 `layers` entries must be upgraded before building a net (call upgradeNetAsNeeded)')
     }
@@ -212,6 +233,8 @@ export class Net {
       // SoftmaxWithLoss builds an internal Softmax through the layer factory; Caffe logs that too.
       if (type === 'SoftmaxWithLoss') this.log.info('layer_factory.hpp:77', `Creating layer ${name}`)
       try {
+        // Data layers shape their tops from the first batch, which only an async read can fetch.
+        if (layer.prefetch !== undefined) await layer.prefetch()
         layer.setUp(slot.bottoms, slot.tops)
       } catch (err) {
         failWith(err)

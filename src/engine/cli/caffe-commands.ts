@@ -67,7 +67,7 @@ export async function train (flags: FlagValues, io: CliIo): Promise<number> {
   try {
     announceDevice(io, runtime, gpuRequest(flags, param.solver_mode, param.device_id), 'caffe.cpp:211')
     signals.install()
-    solver = new Solver(param, {
+    solver = await Solver.create(param, {
       kernels: runtime.kernels,
       createLayer: runtime.createLayer,
       io: createFileSolverIo(io.log),
@@ -97,10 +97,10 @@ export async function train (flags: FlagValues, io: CliIo): Promise<number> {
   }
 }
 
-function buildNet (flags: FlagValues, io: CliIo, runtime: EngineRuntime, phase: 'TRAIN' | 'TEST'): Net {
+async function buildNet (flags: FlagValues, io: CliIo, runtime: EngineRuntime, phase: 'TRAIN' | 'TEST'): Promise<Net> {
   const loaded = readNetPrototxt(str(flags, 'model'), io.log)
   const state = createMessage('NetState', { phase, level: int(flags, 'level'), stage: stagesOf(flags) })
-  return new Net(loaded.net, {
+  return await Net.create(loaded.net, {
     kernels: runtime.kernels,
     createLayer: runtime.createLayer,
     rng: new Rng(1701),
@@ -119,7 +119,7 @@ export async function test (flags: FlagValues, io: CliIo): Promise<number> {
   let net: Net | undefined
   try {
     announceDevice(io, runtime, str(flags, 'gpu'), 'caffe.cpp:284')
-    net = buildNet(flags, io, runtime, 'TEST')
+    net = await buildNet(flags, io, runtime, 'TEST')
     net.copyTrainedLayersFrom(readCaffemodel(str(flags, 'weights'), io.log))
     const iterations = int(flags, 'iterations')
     io.log.info('caffe.cpp:290', `Running for ${iterations} iterations.`)
@@ -170,7 +170,7 @@ export async function time (flags: FlagValues, io: CliIo): Promise<number> {
   let net: Net | undefined
   try {
     announceDevice(io, runtime, str(flags, 'gpu'), 'caffe.cpp:352')
-    net = buildNet(flags, io, runtime, phase)
+    net = await buildNet(flags, io, runtime, phase)
     io.log.info('caffe.cpp:360', 'Performing Forward')
     const initialLoss = await net.forward()
     io.log.info('caffe.cpp:365', `Initial loss: ${formatCxx(initialLoss)}`)

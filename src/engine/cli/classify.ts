@@ -73,7 +73,7 @@ export async function classify (flags: FlagValues, images: readonly string[], io
   let net: Net | undefined
   try {
     const loaded = readNetPrototxt(str(flags, 'model'))
-    net = new Net(loaded.net, {
+    net = await Net.create(loaded.net, {
       kernels: runtime.kernels,
       createLayer: runtime.createLayer,
       rng: new Rng(1701),

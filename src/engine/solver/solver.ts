@@ -1,6 +1,6 @@
 import type { Blob } from '../blob.js'
 import type { Kernels } from '../kernels/kernels.js'
-import { Net, mergeNetState, type LayerFactory } from '../net.js'
+import { Net, mergeNetState, type LayerFactory, type NetOptions } from '../net.js'
 import { blobToProto, loadFromProto } from '../net/blob-proto.js'
 import { silentLog, type EngineLog } from '../net/engine-log.js'
 import { createMessage, type LayerParameter, type NetParameter, type SolverParameter, type SolverState } from '../proto/caffe.js'
@@ -80,9 +80,10 @@ export class SolverStateError extends Error {
 export class Solver {
   readonly param: SolverParameter
   readonly config: SolverConfig
-  readonly net: Net
+  // Assigned by create(), which is the only way to obtain a Solver.
+  net!: Net
   readonly testNets: Net[] = []
-  readonly updater: ParamUpdater
+  updater!: ParamUpdater
   readonly rng: Rng
   iter = 0
   currentStep = 0
@@ -99,7 +100,9 @@ export class Solver {
   private lossStartIter = 0
   private pendingLossWindow: { losses: number[], start: number, smoothed: number } | undefined
 
-  constructor (param: SolverParameter, options: SolverOptions) {
+  private readonly netOptions: Omit<NetOptions, 'state' | 'locate'>
+
+  private constructor (param: SolverParameter, options: SolverOptions) {
     this.param = param
     this.log = options.log ?? silentLog
     this.io = options.io
@@ -113,11 +116,26 @@ export class Solver {
     this.checkSnapshotWritePermissions()
     // Without random_seed Caffe seeds from the clock; any fresh seed does.
     this.rng = new Rng(this.config.randomSeed >= 0 ? this.config.randomSeed : Math.floor(Math.random() * 4294967296))
-    const netOptions = { kernels: options.kernels, createLayer: options.createLayer, rng: this.rng, log: this.log, printNet: options.printNet }
-    this.net = this.initTrainNet(netOptions)
-    this.initTestNets(netOptions)
-    this.log.info('solver.cpp:56', 'Solver scaffolding done.')
-    this.updater = new ParamUpdater(this.config.type, this.config.hyper, this.net.learnableParams)
+    this.netOptions = { kernels: options.kernels, createLayer: options.createLayer, rng: this.rng, log: this.log, printNet: options.printNet }
+  }
+
+  /**
+   * Caffe's Solver::Init: checks the snapshot prefix, seeds the random stream, builds the train
+   * net and the test nets, then the update rule's history. Nets already built are closed when a
+   * later step fails.
+   */
+  static async create (param: SolverParameter, options: SolverOptions): Promise<Solver> {
+    const solver = new Solver(param, options)
+    try {
+      solver.net = await solver.initTrainNet()
+      await solver.initTestNets()
+    } catch (err) {
+      await solver.close().catch(() => {})
+      throw err
+    }
+    solver.log.info('solver.cpp:56', 'Solver scaffolding done.')
+    solver.updater = new ParamUpdater(solver.config.type, solver.config.hyper, solver.net.learnableParams)
+    return solver
   }
 
   get type (): string { return this.config.type }
@@ -133,7 +151,7 @@ export class Solver {
     }
   }
 
-  private initTrainNet (opts: Omit<ConstructorParameters<typeof Net>[1], 'state'>): Net {
+  private async initTrainNet (): Promise<Net> {
     const p = this.param
     const sources = [p.net, p.net_param, p.train_net, p.train_net_param].filter((x) => x !== undefined).length
     const fields = 'net, net_param, train_net, train_net_param'
@@ -155,10 +173,10 @@ export class Solver {
       loaded = this.io.readNetText(file)
     }
     const state = mergeNetState(mergeNetState({ phase: 'TRAIN' }, loaded.net.state), p.train_state)
-    return new Net({ ...loaded.net, state }, { ...opts, locate: loaded.locate })
+    return await Net.create({ ...loaded.net, state }, { ...this.netOptions, locate: loaded.locate })
   }
 
-  private initTestNets (opts: Omit<ConstructorParameters<typeof Net>[1], 'state'>): void {
+  private async initTestNets (): Promise<void> {
     const p = this.param
     const generic = (p.net_param !== undefined ? 1 : 0) + (p.net !== undefined ? 1 : 0)
     if (generic > 1) throw new SolverSetupError('Both net_param and net_file may not be specified.')
@@ -186,12 +204,12 @@ export class Solver {
         sources.push({ label: `net file: ${file}`, load: () => this.io.readNetText(file) })
       }
     }
-    sources.forEach((src, i) => {
+    for (const [i, src] of sources.entries()) {
       const loaded = src.load()
       const state = mergeNetState(mergeNetState({ phase: 'TEST' }, loaded.net.state), p.test_state[i])
       this.log.info('solver.cpp:172', `Creating test net (#${i}) specified by ${src.label}`)
-      this.testNets.push(new Net({ ...loaded.net, state }, { ...opts, locate: loaded.locate }))
-    })
+      this.testNets.push(await Net.create({ ...loaded.net, state }, { ...this.netOptions, locate: loaded.locate }))
+    }
   }
 
   /** Caffe's Solver::Solve: optional restore, Step to max_iter, final snapshot, display and test. */
@@ -447,7 +465,9 @@ export class Solver {
   }
 
   async close (): Promise<void> {
-    await this.net.close()
+    // net is unset when create() failed before the train net was built.
+    const train = this.net as Net | undefined
+    await train?.close()
     for (const t of this.testNets) await t.close()
   }
 }

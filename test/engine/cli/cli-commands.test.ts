@@ -94,7 +94,7 @@ describe('et-caffe time and device_query', () => {
     const log = io.err()
     expect(log).toContain('caffe.cpp:352] Use CPU.')
     expect(log).toContain('caffe.cpp:374] *** Benchmark begins ***')
-    expect(log).toMatch(/caffe\.cpp:409\]      conv1\tforward: [\d.e+-]+ ms\./)
+    expect(log).toMatch(/caffe\.cpp:409\] {6}conv1\tforward: [\d.e+-]+ ms\./)
     expect(log).toMatch(/caffe\.cpp:417\] Average Forward pass: [\d.e+-]+ ms\./)
     expect(log).toContain('caffe.cpp:424] *** Benchmark ends ***')
   })

@@ -17,11 +17,11 @@ const lenetDeploy = fileURLToPath(new URL('../../../../shared/fixtures/caffe-pro
 let dir: string
 let model: string
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'et-cli-'))
   // Weights of the deploy LeNet as our engine writes them (random init is enough to test plumbing).
   const kernels = createKernels({ kind: 'ts', threads: 1 })
-  const net = new Net(parseNetPrototxt(readFileSync(lenetDeploy, 'utf8')), { kernels, createLayer, rng: new Rng(3), state: { phase: 'TEST' } })
+  const net = await Net.create(parseNetPrototxt(readFileSync(lenetDeploy, 'utf8')), { kernels, createLayer, rng: new Rng(3), state: { phase: 'TEST' } })
   model = join(dir, 'lenet.caffemodel')
   writeFileSync(model, encodeNetParameter(net.toProto()))
   kernels.close()

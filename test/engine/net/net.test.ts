@@ -15,9 +15,9 @@ afterAll(() => kernels.close())
 
 const fixture = (name: string): string => readFileSync(new URL(`../../../../shared/fixtures/caffe-prototxt/${name}`, import.meta.url), 'utf8')
 
-function build (text: string | NetParameter, phase: 'TRAIN' | 'TEST' = 'TRAIN', log?: MemoryLog, file?: string): Net {
+async function build (text: string | NetParameter, phase: 'TRAIN' | 'TEST' = 'TRAIN', log?: MemoryLog, file?: string): Promise<Net> {
   const param = typeof text === 'string' ? parseNetPrototxt(text, file) : text
-  return new Net(upgradeNetParameter(param).value, { kernels, createLayer, rng: new Rng(5), log, state: { phase } })
+  return await Net.create(upgradeNetParameter(param).value, { kernels, createLayer, rng: new Rng(5), log, state: { phase } })
 }
 
 // A small classifier with the shapes of LeNet's tail: the label feeds both Accuracy and the loss.
@@ -39,9 +39,9 @@ function fill (net: Net, seed = 3): void {
 }
 
 describe('Net construction', () => {
-  it('logs the deploy LeNet like Caffe: layers, top shapes, memory, outputs', () => {
+  it('logs the deploy LeNet like Caffe: layers, top shapes, memory, outputs', async () => {
     const log = new MemoryLog()
-    const net = build(fixture('lenet.prototxt'), 'TEST', log)
+    const net = await build(fixture('lenet.prototxt'), 'TEST', log)
     expect(net.name).toBe('LeNet')
     expect(net.layerNames).toEqual(['data', 'conv1', 'pool1', 'conv2', 'pool2', 'ip1', 'relu1', 'ip2', 'prob'])
     const lines = log.lines
@@ -64,9 +64,9 @@ describe('Net construction', () => {
     expect(net.learnableParams.map((p) => p.lrMult)).toEqual([1, 2, 1, 2, 1, 2, 1, 2])
   })
 
-  it('inserts splits, finds outputs and decides backward like Caffe\'s LeNet TEST net', () => {
+  it('inserts splits, finds outputs and decides backward like Caffe\'s LeNet TEST net', async () => {
     const log = new MemoryLog()
-    const net = build(CLASSIFIER.replace('LOSS_WEIGHT', ''), 'TEST', log)
+    const net = await build(CLASSIFIER.replace('LOSS_WEIGHT', ''), 'TEST', log)
     expect(net.layerNames).toEqual(['in', 'label_in_1_split', 'ip1', 'relu1', 'ip2', 'ip2_ip2_0_split', 'accuracy', 'loss'])
     expect(net.layerNeedBackward).toEqual([false, false, true, true, true, true, false, true])
     expect(log.lines).toContain('I net.cpp:132]     with loss weight 1')
@@ -80,37 +80,37 @@ describe('Net construction', () => {
     expect(net.blobLossWeights[net.outputBlobIndices[0]!]).toBe(0)
   })
 
-  it('lr_mult 0 on every param of a layer stops backward below it; force_backward turns it back on', () => {
+  it('lr_mult 0 on every param of a layer stops backward below it; force_backward turns it back on', async () => {
     const frozen = CLASSIFIER.replace('LOSS_WEIGHT', '')
       .replace('name: "ip1" type: "InnerProduct" bottom: "data" top: "ip1"', 'name: "ip1" type: "InnerProduct" bottom: "data" top: "ip1" param { lr_mult: 0 } param { lr_mult: 0 }')
-    const net = build(frozen)
+    const net = await build(frozen)
     expect(net.layerNeedBackward).toEqual([false, false, false, false, true, true, false, true])
     expect(net.layers[2]!.paramPropagateDown).toEqual([false, false])
-    const forced = build(`force_backward: true\n${frozen}`)
+    const forced = await build(`force_backward: true\n${frozen}`)
     expect(forced.layerNeedBackward.every((b) => b)).toBe(true)
   })
 
-  it('names the layer, its type and its prototxt line when a layer type is unknown', () => {
+  it('names the layer, its type and its prototxt line when a layer type is unknown', async () => {
     const text = 'name: "x"\nlayer { name: "in" type: "Input" top: "data" input_param { shape { dim: 1 dim: 2 } } }\n\nlayer {\n  name: "warp"\n  type: "Warp"\n  bottom: "data"\n  top: "w"\n}\n'
     let caught: unknown
-    try { build(text, 'TEST', undefined, 'deploy.prototxt') } catch (err) { caught = err }
+    try { await build(text, 'TEST', undefined, 'deploy.prototxt') } catch (err) { caught = err }
     expect(caught).toBeInstanceOf(NetDefinitionError)
     const message = (caught as Error).message
     expect(message).toMatch(/^deploy\.prototxt:4: layer "warp" \(Warp\): /)
     expect(message).toContain('"Warp" is not supported')
   })
 
-  it('rejects an unknown bottom and a top produced twice, naming the layer', () => {
-    expect(() => build('layer { name: "ip" type: "InnerProduct" bottom: "nope" top: "y" inner_product_param { num_output: 1 } }'))
-      .toThrow("Unknown bottom blob 'nope' (layer 'ip', bottom index 0)")
-    expect(() => build('layer { name: "a" type: "Input" top: "x" input_param { shape { dim: 1 } } }\nlayer { name: "b" type: "Input" top: "x" input_param { shape { dim: 1 } } }'))
-      .toThrow("Top blob 'x' produced by multiple sources.")
+  it('rejects an unknown bottom and a top produced twice, naming the layer', async () => {
+    await expect(build('layer { name: "ip" type: "InnerProduct" bottom: "nope" top: "y" inner_product_param { num_output: 1 } }'))
+      .rejects.toThrow("Unknown bottom blob 'nope' (layer 'ip', bottom index 0)")
+    await expect(build('layer { name: "a" type: "Input" top: "x" input_param { shape { dim: 1 } } }\nlayer { name: "b" type: "Input" top: "x" input_param { shape { dim: 1 } } }'))
+      .rejects.toThrow("Top blob 'x' produced by multiple sources.")
   })
 })
 
 describe('Net forward/backward', () => {
   it('returns the weighted loss and matches finite differences through splits and in-place ReLU', async () => {
-    const net = build(CLASSIFIER.replace('LOSS_WEIGHT', 'loss_weight: 2'))
+    const net = await build(CLASSIFIER.replace('LOSS_WEIGHT', 'loss_weight: 2'))
     fill(net)
     net.clearParamDiffs()
     const loss = await net.forwardBackward()
@@ -132,7 +132,7 @@ describe('Net forward/backward', () => {
   })
 
   it('accumulates parameter gradients until cleared (what iter_size relies on)', async () => {
-    const net = build(CLASSIFIER.replace('LOSS_WEIGHT', ''))
+    const net = await build(CLASSIFIER.replace('LOSS_WEIGHT', ''))
     fill(net)
     net.clearParamDiffs()
     await net.forwardBackward()
@@ -147,30 +147,30 @@ describe('Net forward/backward', () => {
 
 describe('Net weights', () => {
   it('round-trips through a .caffemodel and copies by layer name', async () => {
-    const a = build(CLASSIFIER.replace('LOSS_WEIGHT', ''), 'TEST')
+    const a = await build(CLASSIFIER.replace('LOSS_WEIGHT', ''), 'TEST')
     const bytes = encodeNetParameter(a.toProto())
     const model = decodeNetParameter(bytes)
     expect(model.layer.map((l) => l.name)).toContain('ip1')
     expect(model.layer.find((l) => l.name === 'ip1')?.blobs[0]?.shape?.dim).toEqual([5, 6])
-    const b = build(CLASSIFIER.replace('LOSS_WEIGHT', ''), 'TEST')
+    const b = await build(CLASSIFIER.replace('LOSS_WEIGHT', ''), 'TEST')
     b.copyTrainedLayersFrom(model)
     fill(a)
     fill(b)
     expect(await b.forward()).toBe(await a.forward())
   })
 
-  it('refuses weights of another shape with Caffe\'s message', () => {
-    const a = build(CLASSIFIER.replace('LOSS_WEIGHT', ''))
-    const wider = build(CLASSIFIER.replace('LOSS_WEIGHT', '').replace('num_output: 5', 'num_output: 7'))
+  it('refuses weights of another shape with Caffe\'s message', async () => {
+    const a = await build(CLASSIFIER.replace('LOSS_WEIGHT', ''))
+    const wider = await build(CLASSIFIER.replace('LOSS_WEIGHT', '').replace('num_output: 5', 'num_output: 7'))
     const model = wider.toProto()
     expect(() => a.copyTrainedLayersFrom(model)).toThrow(WeightsMismatchError)
     expect(() => a.copyTrainedLayersFrom(model)).toThrow(
       "Cannot copy param 0 weights from layer 'ip1'; shape mismatch.  Source param shape is 7 6 (42); target param shape is 5 6 (30). To learn this layer's parameters from scratch rather than copying from a saved net, rename the layer.")
   })
 
-  it('ignores layers the net does not have and logs them', () => {
+  it('ignores layers the net does not have and logs them', async () => {
     const log = new MemoryLog()
-    const a = build(CLASSIFIER.replace('LOSS_WEIGHT', ''), 'TEST', log)
+    const a = await build(CLASSIFIER.replace('LOSS_WEIGHT', ''), 'TEST', log)
     const extra = createMessage('NetParameter', { layer: [{ name: 'other', type: 'InnerProduct' }] })
     a.copyTrainedLayersFrom(extra)
     expect(log.lines).toContain('I net.cpp:744] Ignoring source layer other')

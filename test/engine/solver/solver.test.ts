@@ -61,11 +61,11 @@ interface RunOptions {
   after?: (iter: number) => void
 }
 
-function makeSolver (o: RunOptions): { solver: Solver, losses: number[] } {
+async function makeSolver (o: RunOptions): Promise<{ solver: Solver, losses: number[] }> {
   const param = parseSolverPrototxt(`${NET(o.dropout)}${o.body}`)
   const losses: number[] = []
   const handler = o.signals === undefined ? undefined : new SignalHandler(o.signals, o.sigint ?? 'stop', o.sighup ?? 'snapshot').install()
-  const solver = new Solver(param, {
+  const solver = await Solver.create(param, {
     kernels,
     createLayer,
     io: createFileSolverIo(),
@@ -87,7 +87,7 @@ const weights = (s: Solver): number[] => s.net.learnableParams.flatMap((p) => Ar
 describe('Solver', () => {
   it('trains, tests, displays and snapshots with Caffe 1.0\'s log lines', async () => {
     const log = new MemoryLog()
-    const { solver } = makeSolver({
+    const { solver } = await makeSolver({
       log,
       body: `base_lr: 0.1 momentum: 0.9 weight_decay: 0.0005 lr_policy: "step" gamma: 0.5 stepsize: 20
         display: 10 max_iter: 40 test_iter: 2 test_interval: 20 snapshot: 20 snapshot_prefix: "${prefix('disp')}" random_seed: 1`
@@ -136,9 +136,9 @@ describe('Solver', () => {
 
   it('the same random_seed gives a bit-identical run; another seed does not', async () => {
     const body = (seed: number): string => `base_lr: 0.05 momentum: 0.9 lr_policy: "fixed" max_iter: 25 random_seed: ${seed}`
-    const a = makeSolver({ body: body(11) })
-    const b = makeSolver({ body: body(11) })
-    const c = makeSolver({ body: body(12) })
+    const a = await makeSolver({ body: body(11) })
+    const b = await makeSolver({ body: body(11) })
+    const c = await makeSolver({ body: body(12) })
     await a.solver.solve()
     await b.solver.solve()
     await c.solver.solve()
@@ -151,9 +151,9 @@ describe('Solver', () => {
     const momentum = type === 'Adam' ? 'momentum: 0.9 momentum2: 0.999' : 'momentum: 0.9'
     const common = `type: "${type}" base_lr: 0.02 ${momentum} weight_decay: 0.001 lr_policy: "inv" gamma: 0.01 power: 0.75
       average_loss: 3 display: 5 random_seed: 5`
-    const whole = makeSolver({ body: `${common} max_iter: 30 snapshot: 12 snapshot_prefix: "${prefix(`whole-${type}`)}"` })
+    const whole = await makeSolver({ body: `${common} max_iter: 30 snapshot: 12 snapshot_prefix: "${prefix(`whole-${type}`)}"` })
     await whole.solver.solve()
-    const resumed = makeSolver({ body: `${common} max_iter: 30 snapshot_prefix: "${prefix(`resumed-${type}`)}"` })
+    const resumed = await makeSolver({ body: `${common} max_iter: 30 snapshot_prefix: "${prefix(`resumed-${type}`)}"` })
     resumed.solver.restore(`${prefix(`whole-${type}`)}_iter_12.solverstate`)
     expect(resumed.solver.iter).toBe(12)
     await resumed.solver.solve()
@@ -161,7 +161,7 @@ describe('Solver', () => {
     expect(weights(resumed.solver)).toEqual(weights(whole.solver))
   })
 
-  it('keeps a real-Caffe-readable .solverstate with our resume record in an extra field', () => {
+  it('keeps a real-Caffe-readable .solverstate with our resume record in an extra field', async () => {
     const bytes = readFileSync(`${prefix('whole-SGD')}_iter_12.solverstate`)
     const state = decodeSolverState(bytes)
     expect(state.iter).toBe(12)
@@ -174,9 +174,9 @@ describe('Solver', () => {
   it('iter_size accumulates and normalises: two passes over one batch equal one pass', async () => {
     const body = (n: number): string => `base_lr: 0.05 momentum: 0.9 weight_decay: 0.01 lr_policy: "fixed" max_iter: 6 random_seed: 3 iter_size: ${n}`
     // Without dropout both passes see the same batch and the same gradient: (g + g) / 2 == g exactly.
-    const one = makeSolver({ body: body(1), dropout: false })
-    const two = makeSolver({ body: body(2), dropout: false })
-    const three = makeSolver({ body: body(1).replace('weight_decay: 0.01', 'weight_decay: 0.02'), dropout: false })
+    const one = await makeSolver({ body: body(1), dropout: false })
+    const two = await makeSolver({ body: body(2), dropout: false })
+    const three = await makeSolver({ body: body(1).replace('weight_decay: 0.01', 'weight_decay: 0.02'), dropout: false })
     await one.solver.solve()
     await two.solver.solve()
     await three.solver.solve()
@@ -189,7 +189,7 @@ describe('Solver', () => {
     const signals = new EventEmitter()
     const log = new MemoryLog()
     const after = (iter: number): void => { if (iter === 10) signals.emit('SIGINT') }
-    const { solver } = makeSolver({ log, signals, after, body: `base_lr: 0.01 lr_policy: "fixed" max_iter: 1000 snapshot_prefix: "${prefix('int')}" random_seed: 1` })
+    const { solver } = await makeSolver({ log, signals, after, body: `base_lr: 0.01 lr_policy: "fixed" max_iter: 1000 snapshot_prefix: "${prefix('int')}" random_seed: 1` })
     await solver.solve()
     expect(solver.iter).toBe(10)
     expect(log.lines).toContain('I solver.cpp:294] Optimization stopped early.')
@@ -199,7 +199,7 @@ describe('Solver', () => {
   it('SIGINT with effect none is ignored', async () => {
     const signals = new EventEmitter()
     const after = (iter: number): void => { if (iter === 3) signals.emit('SIGINT') }
-    const { solver } = makeSolver({ signals, after, sigint: 'none', body: 'base_lr: 0.01 lr_policy: "fixed" max_iter: 8' })
+    const { solver } = await makeSolver({ signals, after, sigint: 'none', body: 'base_lr: 0.01 lr_policy: "fixed" max_iter: 8' })
     await solver.solve()
     expect(solver.iter).toBe(8)
     expect(solver.requestedEarlyExit).toBe(false)
@@ -209,7 +209,7 @@ describe('Solver', () => {
     const signals = new EventEmitter()
     const log = new MemoryLog()
     const after = (iter: number): void => { if (iter === 50) signals.emit('SIGHUP') }
-    const { solver } = makeSolver({ log, signals, after, body: `base_lr: 0.01 lr_policy: "fixed" max_iter: 300 snapshot_after_train: false snapshot_prefix: "${prefix('hup')}" random_seed: 1` })
+    const { solver } = await makeSolver({ log, signals, after, body: `base_lr: 0.01 lr_policy: "fixed" max_iter: 300 snapshot_after_train: false snapshot_prefix: "${prefix('hup')}" random_seed: 1` })
     await solver.solve()
     expect(solver.iter).toBe(300)
     const snaps = log.lines.filter((l) => l.includes('Snapshotting to binary proto file'))
@@ -219,21 +219,21 @@ describe('Solver', () => {
 
   it('writes binary protobuf with a warning when HDF5 snapshots are requested', async () => {
     const log = new MemoryLog()
-    const { solver } = makeSolver({ log, body: `base_lr: 0.01 lr_policy: "fixed" max_iter: 2 snapshot_format: HDF5 snapshot_prefix: "${prefix('h5')}"` })
+    const { solver } = await makeSolver({ log, body: `base_lr: 0.01 lr_policy: "fixed" max_iter: 2 snapshot_format: HDF5 snapshot_prefix: "${prefix('h5')}"` })
     await solver.solve()
     expect(log.lines.some((l) => l.startsWith('W solver.cpp:414] snapshot_format HDF5 is not supported'))).toBe(true)
     expect(existsSync(`${prefix('h5')}_iter_2.caffemodel`)).toBe(true)
     expect(existsSync(`${prefix('h5')}_iter_2.solverstate`)).toBe(true)
   })
 
-  it('refuses a snapshot prefix it cannot write, with Caffe\'s message', () => {
-    expect(() => makeSolver({ body: `base_lr: 0.01 lr_policy: "fixed" max_iter: 2 snapshot: 1 snapshot_prefix: "${join(dir, 'no', 'such', 'dir', 'x')}"` }))
-      .toThrow(new SolverSetupError(`Cannot write to snapshot prefix '${join(dir, 'no', 'such', 'dir', 'x')}'.  Make sure that the directory exists and is writeable.`))
+  it('refuses a snapshot prefix it cannot write, with Caffe\'s message', async () => {
+    await expect(makeSolver({ body: `base_lr: 0.01 lr_policy: "fixed" max_iter: 2 snapshot: 1 snapshot_prefix: "${join(dir, 'no', 'such', 'dir', 'x')}"` }))
+      .rejects.toThrow(new SolverSetupError(`Cannot write to snapshot prefix '${join(dir, 'no', 'such', 'dir', 'x')}'.  Make sure that the directory exists and is writeable.`))
   })
 
   it('test_compute_loss logs the mean test loss; test_initialization false skips the first test', async () => {
     const log = new MemoryLog()
-    const { solver } = makeSolver({ log, body: 'base_lr: 0.01 lr_policy: "fixed" max_iter: 4 test_iter: 3 test_interval: 2 test_initialization: false test_compute_loss: true snapshot_after_train: false' })
+    const { solver } = await makeSolver({ log, body: 'base_lr: 0.01 lr_policy: "fixed" max_iter: 4 test_iter: 3 test_interval: 2 test_initialization: false test_compute_loss: true snapshot_after_train: false' })
     await solver.solve()
     const tests = log.lines.filter((l) => l.includes('Testing net'))
     expect(tests).toEqual(['I solver.cpp:330] Iteration 2, Testing net (#0)', 'I solver.cpp:330] Iteration 4, Testing net (#0)'])
