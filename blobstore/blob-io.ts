@@ -111,6 +111,8 @@ export function sliceStream (source: Readable, range: ByteRange): Readable {
       callback()
     }
   })
-  source.on('error', (err) => slicer.destroy(err))
+  // Destroying the source once the range is complete makes some sources (undici bodies)
+  // emit an abort error; by then the slice is whole, so only earlier errors count.
+  source.on('error', (err) => { if (!done) slicer.destroy(err) })
   return source.pipe(slicer)
 }

@@ -82,6 +82,9 @@ export function blobStoreConfigFromUrl (url: string, defaults: BlobStoreUrlDefau
   if (parsed.username !== '' || parsed.password !== '') {
     fail('credentials do not belong in the URL; configure them separately')
   }
+  // URL parsing silently resolves '.' and '..' segments; a path that needs them is a mistake.
+  const rawPath = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').replace(/[?#].*$/, '')
+  if (rawPath.split('/').some((segment) => /^(\.|%2e){1,2}$/i.test(segment))) fail("the path has '.' or '..' segments")
   let candidate: unknown
   switch (parsed.protocol) {
     case 'file:': {

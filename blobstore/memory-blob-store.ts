@@ -38,7 +38,7 @@ export class MemoryBlobStore implements BlobStore {
     const blob = this.#require(key)
     const end = range.end === undefined ? blob.data.length : Math.min(range.end + 1, blob.data.length)
     const slice = range.start >= end ? Buffer.alloc(0) : blob.data.subarray(range.start, end)
-    return withSignal(Readable.from(slice.length === 0 ? [] : [slice], { objectMode: false }), options.signal)
+    return withSignal(Readable.from(slices(slice), { objectMode: false }), options.signal)
   }
 
   async stat (key: string): Promise<BlobStat> {
@@ -82,4 +82,9 @@ export class MemoryBlobStore implements BlobStore {
     if (blob === undefined) throw new NotFoundError(`blob ${JSON.stringify(key)} not found`)
     return blob
   }
+}
+
+// Served in slices, like a file or socket would, so consumers see real streaming behaviour.
+function * slices (data: Buffer): Generator<Buffer> {
+  for (let offset = 0; offset < data.length; offset += 64 * 1024) yield data.subarray(offset, offset + 64 * 1024)
 }

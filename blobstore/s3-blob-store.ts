@@ -122,6 +122,8 @@ export class S3BlobStore implements BlobStore {
     return withSignal(trimToRange(body, range, contentRange, key), options.signal)
   }
 
+  // A HEAD 404 carries no error body, so a missing bucket looks like a missing key here;
+  // get and put do tell them apart.
   async stat (key: string): Promise<BlobStat> {
     assertSafeKey(key)
     try {

@@ -326,6 +326,23 @@ export function defineBlobStoreConformance (targets: ConformanceTarget[]): void 
       if (target.leftovers !== undefined) expect(await target.leftovers()).toEqual([])
     })
 
+    it('aborting a get destroys the stream it returned', async () => {
+      const key = `${ns}/abort-get/big.bin`
+      await store.put(key, randomBytes(4 * MiB))
+      const controller = new AbortController()
+      const stream = await store.get(key, { signal: controller.signal })
+      let read = 0
+      const consume = (async () => {
+        for await (const chunk of stream) {
+          read += (chunk as Uint8Array).byteLength
+          controller.abort()
+        }
+      })()
+      await expect(consume).rejects.toMatchObject({ name: 'AbortError' })
+      expect(read).toBeLessThan(4 * MiB)
+      await expect(store.get(key, { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' })
+    })
+
     it('concurrent puts to one key leave exactly one complete value', async () => {
       const key = `${ns}/race/k.bin`
       const bodies = Array.from({ length: 4 }, (_, i) => Buffer.concat([Buffer.from(`writer ${i}:`), randomBytes(MiB + i * 1000)]))
