@@ -40,7 +40,11 @@ async function acquire (path: string): Promise<Db> {
       throw new DatabaseError(`cannot open LevelDB database ${path}: ${describe(err)}`, { cause: err })
     }
   } else {
-    await entry.opening
+    try {
+      await entry.opening
+    } catch (err) {
+      throw new DatabaseError(`cannot open LevelDB database ${path}: ${describe(err)}`, { cause: err })
+    }
   }
   entry.refs++
   return entry.db
@@ -73,6 +77,7 @@ export class LevelKvReader implements KvReader {
   }
 
   async count (): Promise<number> {
+    // LevelDB keeps no record count; a key-only scan is the cheapest exact answer.
     if (this.counted !== undefined) return this.counted
     const it = this.db.keys({ keyEncoding: 'view' })
     let n = 0
@@ -150,6 +155,7 @@ class LevelKvCursor implements KvCursor {
   }
 
   private async restart (from: Uint8Array | undefined): Promise<void> {
+    // A fresh iterator also takes a fresh implicit snapshot, like Caffe's SeekToFirst().
     await this.close()
     this.it = from === undefined ? this.db.iterator<Uint8Array, Uint8Array>(ENCODINGS) : this.db.iterator<Uint8Array, Uint8Array>({ ...ENCODINGS, gte: from })
     this.buf = []

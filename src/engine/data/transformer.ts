@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { blobProtoData, blobProtoShape, decodeBlobProto } from '../proto/binary.js'
 import type { TransformationParameter } from '../proto/caffe.js'
-import type { ChwArray } from './image.js'
+import type { ChwArray, ColorMode } from './image.js'
 import { DataShapeError } from './errors.js'
 
 export type Phase = 'TRAIN' | 'TEST'
@@ -35,6 +35,16 @@ export async function loadMeanFile (file: string): Promise<MeanImage> {
   if (dims.length !== 3) throw new DataShapeError(`mean file ${file} has shape [${shape.join(', ')}]; expected 1 x channels x height x width`)
   const [channels, height, width] = dims as [number, number, number]
   return { channels, height, width, data: blobProtoData(blob) }
+}
+
+/**
+ * How an encoded Datum is decoded for this transform, as Caffe's DataTransformer chooses:
+ * force_color → colour, force_gray → gray, otherwise as stored (DecodeDatumToCVMatNative).
+ */
+export function decodeModeOf (param: TransformationParameter | undefined): ColorMode {
+  if (param?.force_color === true) return 'color'
+  if (param?.force_gray === true) return 'gray'
+  return 'native'
 }
 
 /** Builds a DataTransformer, reading `mean_file` when the parameter names one. */

@@ -34,6 +34,7 @@ export async function computeImageMean (dbPath: string, backend: Backend, output
   try {
     const total = await src.count()
     const pixels = async (d: Datum): Promise<ChwArray> => datumToImage(d, { mode: 'native', source: `datum ${Buffer.from(src.peekKey()).toString('latin1')}` })
+    // Like Caffe, the first record fixes the shape every other record must match.
     const first = await src.peek()
     if (first.encoded === true) io.log.info('compute_image_mean.cpp:57', 'Decoding Datum')
     const shape = await pixels(first)
@@ -64,6 +65,7 @@ export async function computeImageMean (dbPath: string, backend: Backend, output
     io.log.info('compute_image_mean.cpp:114', `Number of channels: ${shape.channels}`)
     for (let c = 0; c < shape.channels; c++) {
       let m = 0
+      // Caffe sums into a std::vector<float>; rounding each step keeps the printed digits identical.
       for (let j = 0; j < dim; j++) m = Math.fround(m + (sum[c * dim + j] as number))
       io.log.info('compute_image_mean.cpp:119', `mean_value channel [${c}]: ${formatCxx(Math.fround(m / dim))}`)
     }

@@ -115,6 +115,7 @@ export async function convertImageset (o: ConvertImagesetOptions, io: ToolIo): P
   let count = 0
   try {
     let dataSize = -1
+    // Decoding runs ahead of writing by a small window; records still go out in list order.
     const window = Math.max(1, o.concurrency ?? 8)
     const pending: Array<Promise<Converted>> = []
     for (let i = 0; i < Math.min(window, lines.length); i++) pending.push(convert(lines[i] as ImageListEntry))

@@ -35,6 +35,7 @@ export async function convertMnistData (imageFile: string, labelFile: string, db
   const [numItems = 0, rows = 0, cols = 0] = images.dims
   const numLabels = labels.dims[0] ?? 0
   if (numItems !== numLabels) throw new ToolCheckError('convert_mnist_data.cpp:67', `Check failed: num_items == num_labels (${numItems} vs. ${numLabels})`)
+  // Headers are checked before the database is created, so a bad input leaves nothing behind.
   const sink = await openNewDb(dbPath, backend, io)
   try {
     io.log.info('convert_mnist_data.cpp:88', `A total of ${numItems} items.`)

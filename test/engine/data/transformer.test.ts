@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { encodeBlobProto } from '../../../src/engine/proto/binary.js'
 import { createMessage } from '../../../src/engine/proto/caffe.js'
 import type { TransformationParameter } from '../../../src/engine/proto/caffe.js'
-import { DataTransformer, createTransformer } from '../../../src/engine/data/transformer.js'
+import { DataTransformer, createTransformer, decodeModeOf } from '../../../src/engine/data/transformer.js'
 import { DataShapeError } from '../../../src/engine/data/errors.js'
 
 let tmp: string
@@ -124,5 +124,13 @@ describe('DataTransformer', () => {
     const perSecond = n / ((performance.now() - start) / 1000)
     // The target is > 50k/s; the bound here is loose so a busy shared machine does not flake.
     expect(perSecond).toBeGreaterThan(25_000)
+  })
+})
+
+describe('decodeModeOf', () => {
+  it('follows force_color / force_gray, else decodes as stored', () => {
+    expect(decodeModeOf(undefined)).toBe('native')
+    expect(decodeModeOf(param({ force_color: true }))).toBe('color')
+    expect(decodeModeOf(param({ force_gray: true }))).toBe('gray')
   })
 })

@@ -6,7 +6,10 @@ import { createLmdbWriter } from './lmdb-writer.js'
 import type { LmdbWriter } from './lmdb-writer.js'
 import { DatabaseError } from '../errors.js'
 
-/** KvReader over the pure-TypeScript LMDB reader; every call completes synchronously underneath. */
+/**
+ * KvReader over the pure-TypeScript LMDB reader; every call completes synchronously underneath,
+ * so the promises only adapt it to the shared interface.
+ */
 export class LmdbKvReader implements KvReader {
   readonly backend = 'LMDB' as const
   readonly path: string
@@ -82,6 +85,7 @@ export class LmdbKvWriter implements KvWriter {
   }
 
   async abort (): Promise<void> {
+    // Only an empty directory is removed: it may have existed, and held other files, before us.
     this.w.abort()
     try {
       rmdirSync(this.path)

@@ -89,6 +89,8 @@ export class LmdbReader {
     if (size === 0) throw new LmdbFormatError(file, 'file is empty')
     this.meta = pickMeta(file, fd, size)
     this.pageSize = this.meta.pageSize
+    // Leaves of a bulk-loaded or append-written DB are contiguous, so reading 32 pages at a time
+    // turns a sequential epoch into a few hundred syscalls instead of one per page.
     const blockSize = Math.max(this.pageSize, 128 * 1024)
     this.pf = new PageFile(fd, size, blockSize, Math.floor((options.cacheBytes ?? 8 * 1024 * 1024) / blockSize))
     const flags = this.meta.mainDb.flags
@@ -159,7 +161,9 @@ export class LmdbReader {
       this.corrupt(`page ${pgno} has bad free-space bounds lower=${lower} upper=${upper}`)
     }
     const numKeys = (lower - PAGE_HEADER_SIZE) >> 1
+    // Only a root leaf may be empty; an empty page anywhere else would stall the cursor.
     if (numKeys === 0 && !(leaf && level === 0)) this.corrupt(`page ${pgno} has no nodes`)
+    // Every node is bounds-checked once here, so the hot accessors below can trust offsets.
     for (let i = 0; i < numKeys; i++) {
       const o = readU16(buf, PAGE_HEADER_SIZE + 2 * i)
       if (o < upper || o + NODE_HEADER_SIZE > ps) this.corrupt(`node ${i} of page ${pgno} lies outside the page (offset ${o})`)
@@ -216,6 +220,7 @@ export class LmdbReader {
     throw new LmdbFormatError(this.file, reason)
   }
 
+  /** Page numbers past mm_last_pg belong to no committed transaction; past EOF means truncation. */
   private checkRange (pgno: number): void {
     if (!Number.isFinite(pgno) || pgno < 2 || pgno > this.meta.lastPage) {
       this.corrupt(`page number ${pgno} out of range 2..${this.meta.lastPage}`)
@@ -227,6 +232,7 @@ export class LmdbReader {
   private rawPage (pgno: number): Uint8Array {
     this.checkRange(pgno)
     const buf = this.pf.read(pgno * this.pageSize, this.pageSize)
+    // Every LMDB page records its own number: a cheap, strong test that a pointer is sane.
     if (readU32(buf, 0) !== pgno || readU32(buf, 4) !== 0) this.corrupt(`page ${pgno} records page number ${readU64(buf, 0)}`)
     return buf
   }
@@ -251,6 +257,7 @@ function pickMeta (file: string, fd: number, size: number): Meta {
     if (bad.unsupported === true) throw new LmdbUnsupportedError(file, bad.problem)
     throw new LmdbFormatError(file, bad.problem)
   }
+  // liblmdb alternates commits between the two meta pages; the higher txnid is the newest.
   let best = valid[0] as Meta
   for (const m of valid) if (m.txnId > best.txnId) best = m
   return best
@@ -282,6 +289,7 @@ export class LmdbCursor {
   }
 
   next (): boolean {
+    // Past the end stays past the end: callers wrap explicitly with first(), as Caffe does.
     if (!this.valid) return false
     const top = this.stack.length - 1
     const leaf = this.stack[top] as Page

@@ -92,10 +92,14 @@ export class LmdbWriter {
     if (this.lastKey !== undefined && Buffer.compare(key, this.lastKey) <= 0) {
       throw new RangeError(`LMDB keys must be appended in increasing order: "${latin1(key)}" after "${latin1(this.lastKey)}"`)
     }
+    // Copied: callers often reuse one key buffer, and the copy doubles as the leaf's first key.
     this.lastKey = key.slice()
+    // Same rule and rounding as liblmdb's mdb_leaf_size: nodes are 2-byte aligned and a node
+    // over me_nodemax keeps only an 8-byte overflow page number in the leaf.
     const big = NODE_HEADER_SIZE + key.length + value.length > this.maxNode
     const nodeSize = even(NODE_HEADER_SIZE + key.length + (big ? 8 : value.length))
     if (nodeSize + 2 > this.upper - this.lower) this.finishLeaf()
+    // Overflow pages are written before the leaf that points at them; LMDB has no page order.
     const ovf = big ? this.writeOverflow(value) : 0
     const o = this.upper - nodeSize
     const b = this.leaf
@@ -121,6 +125,7 @@ export class LmdbWriter {
       this.flush()
       const lastPage = this.nextPgno - 1
       const fileBytes = (lastPage + 1) * this.ps
+      // liblmdb grows a smaller map to the file size on open; whole MiB keeps mdb_stat tidy.
       const mapSize = Math.max(this.mapSizeOption, Math.ceil(fileBytes / MIB) * MIB)
       const freeDb = emptyDb(MDB_INTEGERKEY)
       const initial: Meta = { pageSize: this.ps, mapSize, lastPage: 1, txnId: 0, freeDb, mainDb: emptyDb() }
