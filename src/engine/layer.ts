@@ -13,6 +13,13 @@ export interface LayerContext {
    * dropout masks, crops/mirrors and shuffles all draw from it, in layer order.
    */
   readonly rng: Rng
+  /** Where data layers write Caffe's informational lines (`where` is Caffe's source tag). */
+  readonly log?: LayerLog | undefined
+}
+
+/** The part of the engine log layers use; the net's EngineLog fits it. */
+export interface LayerLog {
+  info (where: string, message: string): void
 }
 
 /**
@@ -56,7 +63,19 @@ export interface Layer {
   /** Whether force_backward may make bottom `i` need a gradient (false for labels). */
   allowForceBackward (i: number): boolean
 
-  /** Data layers load their next batch here; the net awaits it before forward. */
+  /**
+   * Asynchronous part of set-up, for layers that must read before they know their top shapes:
+   * data layers open their database or list file, load the mean file and read the first
+   * record here. The net awaits it once, after createLayer and before setUp (Caffe opens the
+   * database when it creates the layer, so "Opened lmdb" is logged between those two steps);
+   * setUp throws LayerConfigError if it was skipped. Fails with the data module's errors
+   * (DatabaseError, LmdbFormatError, ListFileError, ProtoDecodeError …).
+   */
+  open?: () => Promise<void>
+  /**
+   * Data layers make their next batch current here (double-buffered: the batch after it starts
+   * loading in the background); the net awaits it before every forward.
+   */
   prefetch?: () => Promise<void>
   /** Releases files and handles (data layers). */
   close?: () => Promise<void> | void
