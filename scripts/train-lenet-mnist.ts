@@ -28,7 +28,8 @@ const out = (s: string): void => { process.stdout.write(`${s}\n`) }
 function cliCommand (): { cmd: string, argv: string[] } {
   const built = join(repo, 'dist', 'src', 'engine', 'cli.js')
   if (existsSync(built) && process.env.ET_USE_SOURCE === undefined) return { cmd: process.execPath, argv: [built] }
-  return { cmd: process.execPath, argv: ['--import', 'tsx', join(repo, 'src', 'engine', 'cli.ts')] }
+  // The child runs in the work directory, where a bare `tsx` would not resolve: pass its URL.
+  return { cmd: process.execPath, argv: ['--import', import.meta.resolve('tsx'), join(repo, 'src', 'engine', 'cli.ts')] }
 }
 
 interface RunResult { code: number, seconds: number, peakRssMiB: number }

@@ -120,9 +120,9 @@ export class Net {
   }
 
   /**
-   * Builds and sets up a net. Data layers are asked for their first batch (`prefetch`) before
-   * their setUp, so they can shape their tops from it; a net that fails to build closes the
-   * layers it had already opened.
+   * Builds and sets up a net. Each layer's async `open` (data layers: database, first record)
+   * is awaited between its creation and its setUp; a net that fails to build closes the layers
+   * it had already created.
    */
   static async create (input: NetParameter, options: NetOptions): Promise<Net> {
     const net = new Net(input, options)
@@ -162,7 +162,7 @@ export class Net {
     } catch (err) {
       throw new NetDefinitionError(messageOf(err), undefined, { cause: err })
     }
-    const ctx: LayerContext = { kernels: options.kernels, phase: this.phase, rng: options.rng }
+    const ctx: LayerContext = { kernels: options.kernels, phase: this.phase, rng: options.rng, log: this.log }
     const available = new Set<string>()
     let memoryUsed = 0
 
@@ -188,6 +188,14 @@ export class Net {
       try {
         layer = options.createLayer(param, ctx)
       } catch (err) {
+        return failWith(err)
+      }
+      try {
+        // Data layers open their database and read the first record here, before their shape is known
+        // (Caffe opens it while creating the layer, so "Opened lmdb" comes before "Creating Layer").
+        if (layer.open !== undefined) await layer.open()
+      } catch (err) {
+        await Promise.resolve(layer.close?.()).catch(() => {})
         return failWith(err)
       }
       this.log.info('net.cpp:84', `Creating Layer ${name}`)
@@ -233,8 +241,6 @@ export class Net {
       // SoftmaxWithLoss builds an internal Softmax through the layer factory; Caffe logs that too.
       if (type === 'SoftmaxWithLoss') this.log.info('layer_factory.hpp:77', `Creating layer ${name}`)
       try {
-        // Data layers shape their tops from the first batch, which only an async read can fetch.
-        if (layer.prefetch !== undefined) await layer.prefetch()
         layer.setUp(slot.bottoms, slot.tops)
       } catch (err) {
         failWith(err)
