@@ -44,14 +44,20 @@ export async function openArchiveSource (input: ArchiveInput, limits: ArchiveLim
   const it = input[Symbol.asyncIterator]()
   let inputError: { error: unknown } | undefined
   let inputDone = false
+  // A stalled download must not hold an aborted job: destroy() of some streams waits for
+  // their pending read, so each read is also raced against the signal.
+  let rejectRead: ((reason: unknown) => void) | undefined
+  const aborted = signal === undefined ? undefined : new Promise<never>((resolve, reject) => { rejectRead = reject })
+  aborted?.catch(() => {})
   const onAbort = (): void => {
+    rejectRead?.(signal?.reason)
     if (isDestroyable(input)) input.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'))
   }
   signal?.addEventListener('abort', onAbort, { once: true })
 
   const pull = async (): Promise<Buffer | undefined> => {
     try {
-      const r = await it.next()
+      const r = await (aborted === undefined ? it.next() : Promise.race([it.next(), aborted]))
       if (r.done === true) {
         inputDone = true
         return undefined
@@ -65,15 +71,17 @@ export async function openArchiveSource (input: ArchiveInput, limits: ArchiveLim
 
   const initial: Buffer[] = []
   let have = 0
-  while (have < 2) {
-    const c = await pull()
-    if (c === undefined) break
-    initial.push(c)
-    have += c.length
-  }
-  if (have === 0) {
+  try {
+    while (have < 2) {
+      const c = await pull()
+      if (c === undefined) break
+      initial.push(c)
+      have += c.length
+    }
+    if (have === 0) throw new ArchiveError('empty', 'the file is empty (0 bytes)')
+  } catch (err) {
     signal?.removeEventListener('abort', onAbort)
-    throw new ArchiveError('empty', 'the file is empty (0 bytes)')
+    throw err
   }
   const first = initial[0] as Buffer
   const gzip = first[0] === 0x1f && (first.length > 1 ? first[1] : initial[1]?.[0]) === 0x8b

@@ -160,6 +160,10 @@ export async function * readTarEntries (chunks: AsyncIterable<Buffer>, options: 
       const at = q.position
       const block = q.take(BLOCK)
       const header = new Header(block, 0, ex, gex)
+      // POSIX: a pax or GNU long name replaces name *and* ustar prefix; tar@7 would prepend the
+      // prefix again (its own writer fills both), so the long name is applied here, whole.
+      if (ex?.path !== undefined && header.type !== 'Unsupported' && !META_TYPES.has(header.type)) header.path = ex.path
+      if (ex?.linkpath !== undefined && !META_TYPES.has(header.type)) header.linkpath = ex.linkpath
       if (header.nullBlock) {
         // Two zero blocks end the archive; a lone one at the very end is tolerated as well.
         if (!(await q.fill(BLOCK)) || q.peek(BLOCK).every((b) => b === 0)) break

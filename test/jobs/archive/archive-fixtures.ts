@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import { crc32, deflateSync, gzipSync } from 'node:zlib'
-import { Header, Pax } from 'tar'
+import { Header, Parser, Pax } from 'tar'
+import { ArchiveError } from '../../../src/jobs/archive/archive-error.js'
 
 /** One tar member for a hand-built archive; `size` overrides the header (to fake a huge or truncated file). */
 export interface TarSpec {
@@ -107,4 +108,60 @@ export async function collect (stream: AsyncIterable<Uint8Array>): Promise<Buffe
   const parts: Buffer[] = []
   for await (const c of stream) parts.push(Buffer.from(c))
   return Buffer.concat(parts)
+}
+
+/** A tar member as an independent reader (tar@7's Parser) sees it. */
+export interface ListedEntry {
+  path: string
+  type: string
+  mode: number
+  uid: number
+  gid: number
+  size: number
+  body: Buffer
+}
+
+/** Lists a .tar or .tar.gz with tar@7's own Parser, not with the code under test. */
+export async function listTar (buf: Buffer): Promise<ListedEntry[]> {
+  const out: ListedEntry[] = []
+  const parser = new Parser({
+    strict: true,
+    onReadEntry: (entry) => {
+      const parts: Buffer[] = []
+      entry.on('data', (c: Buffer) => parts.push(c))
+      entry.on('end', () => {
+        out.push({ path: entry.path, type: entry.type, mode: entry.mode ?? -1, uid: entry.uid ?? -1, gid: entry.gid ?? -1, size: entry.size ?? -1, body: Buffer.concat(parts) })
+      })
+    }
+  })
+  await new Promise<void>((resolve, reject) => {
+    parser.on('end', resolve)
+    parser.on('error', reject)
+    parser.end(buf)
+  })
+  return out
+}
+
+/** Reads all of a stream while counting what was pulled: shows whether a reader stopped early. */
+export function countingStream (buf: Buffer, size = 65536): { stream: Readable, pulled: () => number } {
+  let pulled = 0
+  async function * gen (): AsyncGenerator<Buffer> {
+    for (let i = 0; i < buf.length; i += size) {
+      const c = buf.subarray(i, i + size)
+      pulled += c.length
+      yield c
+    }
+  }
+  return { stream: Readable.from(gen()), pulled: () => pulled }
+}
+
+/** Awaits a rejection and returns it as an ArchiveError, failing the test if it is anything else. */
+export async function archiveErrorOf (promise: Promise<unknown>): Promise<ArchiveError> {
+  try {
+    await promise
+  } catch (err) {
+    if (err instanceof ArchiveError) return err
+    throw new Error(`expected an ArchiveError, got ${String(err)}`, { cause: err })
+  }
+  throw new Error('expected an ArchiveError, but the promise resolved')
 }
