@@ -54,6 +54,7 @@ export function abortReasonOr (signal: AbortSignal | undefined, err: unknown): u
   return signal?.aborted === true ? signal.reason : err
 }
 
+/** A validated read range in bytes. */
 export interface ByteRange {
   start: number
   /** Inclusive; undefined means "to the end". */

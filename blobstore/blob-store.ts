@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream'
 /** What `put` accepts: a byte stream (consumed, and destroyed on failure), bytes, or UTF-8 text. */
 export type BlobBody = Readable | Uint8Array | string
 
+/** Options for `put`; both optional. */
 export interface BlobPutOptions {
   /** Stored with the blob where the backend can (see each store's notes). */
   contentType?: string
@@ -10,6 +11,7 @@ export interface BlobPutOptions {
   signal?: AbortSignal
 }
 
+/** Options for `get`: an optional inclusive byte range and an abort signal. */
 export interface BlobGetOptions {
   /** First byte to return (default 0). At or past the end gives an empty stream, not an error. */
   start?: number
@@ -19,12 +21,14 @@ export interface BlobGetOptions {
   signal?: AbortSignal
 }
 
+/** What `stat` knows about a stored blob. */
 export interface BlobStat {
   size: number
   /** The type given at put, or one derived by the backend (file extension, S3 default). */
   contentType?: string
 }
 
+/** One row of `list`: a key and its size in bytes. */
 export interface BlobEntry {
   key: string
   size: number
@@ -43,6 +47,7 @@ export interface BlobEntry {
  */
 export interface BlobStore {
   put: (key: string, body: BlobBody, options?: BlobPutOptions) => Promise<{ size: number }>
+  /** The caller must consume or destroy the stream: it holds a file handle or a connection. */
   get: (key: string, options?: BlobGetOptions) => Promise<Readable>
   stat: (key: string) => Promise<BlobStat>
   exists: (key: string) => Promise<boolean>

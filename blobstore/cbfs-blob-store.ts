@@ -20,6 +20,7 @@ import type { BlobBody, BlobEntry, BlobGetOptions, BlobPutOptions, BlobStat, Blo
 export type CbfsListing = 'auto' | 'cbfs' | 'webdav' | 'autoindex'
 export type CbfsListingMode = Exclude<CbfsListing, 'auto'>
 
+/** CbfsBlobStore settings: base URL, listing protocol, optional shared undici dispatcher. */
 export interface CbfsBlobStoreOptions {
   /** `cbfs://host:port/` (plain HTTP) or `http(s)://host:port/optional/prefix/`. */
   url: string
@@ -90,7 +91,11 @@ export class CbfsBlobStore implements BlobStore {
       counted?.stream.destroy()
       throw abortReasonOr(signal, err)
     }
-    if (response.statusCode < 200 || response.statusCode > 299) throw await this.#failure('PUT', url, response)
+    if (response.statusCode < 200 || response.statusCode > 299) {
+      // The server may answer (413, 507) before it has read the whole body.
+      counted?.stream.destroy()
+      throw await this.#failure('PUT', url, response)
+    }
     await response.body.dump()
     return { size: fixed?.byteLength ?? counted?.bytes() ?? 0 }
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { BigIntStats } from 'node:fs'
-import { mkdir, open, readFile, readdir, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, open, readFile, readdir, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
@@ -30,6 +30,7 @@ const DERIVED_TYPES: Record<string, string> = {
   '.zip': 'application/zip'
 }
 
+/** Where FileBlobStore keeps blobs and whether puts wait for fsync. */
 export interface FileBlobStoreOptions {
   /** Root directory; created on first put. */
   dir: string
@@ -278,7 +279,8 @@ export class FileBlobStore implements BlobStore {
       const key = dirKey === '' ? name : `${dirKey}/${name}`
       let info
       try {
-        info = await stat(this.#pathOf(key))
+        // lstat: a symlink is not a blob, and following directory links could loop.
+        info = await lstat(this.#pathOf(key))
       } catch (err) {
         if (isMissing(err)) continue
         throw err

@@ -19,6 +19,7 @@ const MIN_PART_SIZE = 5 * 1024 * 1024
 // DeleteObjects takes at most 1000 keys per request.
 const DELETE_BATCH = 1000
 
+/** S3BlobStore settings; credentials are passed to the SDK only, never logged or echoed. */
 export interface S3BlobStoreOptions {
   bucket: string
   /** Key prefix inside the bucket, without leading or trailing '/'; '' for the bucket root. */
