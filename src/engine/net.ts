@@ -144,7 +144,7 @@ export class Net {
     const filtered = filterLayers(input.layer, state, note)
     const filteredParam: NetParameter = { ...input, state, layer: filtered }
     if (options.printNet !== undefined) {
-      this.log.info('net.cpp:51', `Initializing net from parameters: \n${options.printNet(filteredParam)}`)
+      this.log.info('net.cpp:51', `Initializing net from parameters: \n${options.printNet(filteredParam).replace(/\n$/, '')}`)
     }
     const where = new Map<string, string | undefined>()
     const locate = options.locate ?? defaultLocate

@@ -110,7 +110,7 @@ export class Solver {
     this.now = options.now ?? (() => performance.now())
     this.onIteration = options.onIteration
     if (options.printSolver !== undefined) {
-      this.log.info('solver.cpp:44', `Initializing solver from parameters: \n${options.printSolver(param)}`)
+      this.log.info('solver.cpp:44', `Initializing solver from parameters: \n${options.printSolver(param).replace(/\n$/, '')}`)
     }
     this.config = resolveSolverConfig(param)
     this.checkSnapshotWritePermissions()
