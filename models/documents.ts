@@ -20,6 +20,21 @@ export const documentSchemas = {
 } as const
 
 export type DocumentOf<T extends DocumentType> = z.infer<(typeof documentSchemas)[T]>
+
+/**
+ * The stored schemas in "loose" mode, for reading from the database: fields this version does
+ * not know are kept, so a read–modify–write never drops what a newer version added. Built
+ * once: zod compiles each schema on first use, which must not happen per request.
+ */
+export const storedSchemas = {
+  user: User.loose(),
+  datafile: Datafile.loose(),
+  dataset: Dataset.loose(),
+  solver: Solver.loose(),
+  'training-job': TrainingJob.loose(),
+  classifier: Classifier.loose(),
+  'classify-job': ClassifyJob.loose()
+} as const
 export type OwnedType = Exclude<DocumentType, 'user'>
 export type OwnedDocument = DocumentOf<OwnedType>
 export type JobDocument = DocumentOf<JobType>

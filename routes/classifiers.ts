@@ -5,9 +5,11 @@ import { ClassifyJob, NewClassifyJob } from '../models/classify-job.js'
 import { IdParams } from '../models/common.js'
 import { ErrorResponse, validationError } from './error-response.js'
 import { readMultipartUrls } from './multipart.js'
+import { enableUploads } from './uploads.js'
+import type { UploadOptions } from './uploads.js'
 import { registerReadRoutes, security, viewSchema, withId } from './resource-routes.js'
 
-export async function classifierRoutes (scope: FastifyInstance) {
+export async function classifierRoutes (scope: FastifyInstance, options: UploadOptions) {
   const app = scope.withTypeProvider<ZodTypeProvider>()
   app.post('/classifiers', {
     schema: {
@@ -21,6 +23,15 @@ export async function classifierRoutes (scope: FastifyInstance) {
     const doc = await app.resources.createClassifier(request.tenantId, request.body)
     return await reply.code(201).send(withId(doc))
   })
+  await app.register(async (uploadScope) => {
+    await enableUploads(uploadScope, options)
+    classifyRoute(uploadScope)
+  })
+  registerReadRoutes(app, 'classifier', Classifier)
+}
+
+function classifyRoute (scope: FastifyInstance) {
+  const app = scope.withTypeProvider<ZodTypeProvider>()
   app.post('/classifiers/:id/classify', {
     schema: {
       tags: ['classifiers'],
@@ -36,5 +47,4 @@ export async function classifierRoutes (scope: FastifyInstance) {
     const doc = await app.resources.createClassifyJob(request.tenantId, request.params.id, parsed.data)
     return await reply.code(201).send(withId(doc))
   })
-  registerReadRoutes(app, 'classifier', Classifier)
 }

@@ -1,6 +1,5 @@
 import Fastify from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
-import fastifyMultipart from '@fastify/multipart'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
@@ -51,9 +50,6 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
 
   await app.register(errorHandler)
   await app.register(depsPlugin, services)
-  await app.register(fastifyMultipart, {
-    limits: { fileSize: options.maxUploadBytes, files: 100, fields: 200, fieldSize: 64 * 1024, parts: 300 }
-  })
   if (options.documentation !== false) {
     await app.register(fastifySwagger, {
       openapi: {
@@ -75,7 +71,7 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
     await authed.register(datasetRoutes)
     await authed.register(solverRoutes)
     await authed.register(trainingJobRoutes)
-    await authed.register(classifierRoutes)
+    await authed.register(classifierRoutes, { maxUploadBytes: options.maxUploadBytes })
     await authed.register(classifyJobRoutes)
   })
   return app

@@ -1,9 +1,10 @@
 import type { TenantId } from '../../models/common.js'
-import { documentSchemas, referencesOf } from '../../models/documents.js'
+import { referencesOf } from '../../models/documents.js'
 import type { DocumentOf, OwnedType } from '../../models/documents.js'
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../lib/errors.js'
 import { newDocId } from '../lib/ids.js'
 import { casUpdate } from './cas-update.js'
+import { parseStored } from './parse-stored.js'
 import { DESIGN } from './design.js'
 import type { Documents } from './documents.js'
 
@@ -120,13 +121,9 @@ function isOwnedBy (raw: unknown, tenant: TenantId, type: OwnedType): boolean {
   return typeof raw === 'object' && raw !== null && Reflect.get(raw, 'user-id') === tenant && Reflect.get(raw, 'type') === type
 }
 
-/** Parses a stored document, keeping fields this version does not know so updates never drop them. */
+/** Parses a stored document of an owned type (see parseStored). */
 export function parseDocument<T extends OwnedType> (type: T, raw: unknown): DocumentOf<T> {
-  const result = documentSchemas[type].loose().safeParse(raw)
-  if (!result.success) {
-    throw new AppError(500, 'ET_CORRUPT_DOCUMENT', `stored ${type} does not match its schema`, { cause: result.error })
-  }
-  return result.data as DocumentOf<T>
+  return parseStored(type, raw)
 }
 
 function notFound (type: OwnedType, id: string): NotFoundError {

@@ -1,7 +1,8 @@
 import type { TenantId } from '../../models/common.js'
-import { User, Username } from '../../models/user.js'
-import type { NewUser, PasswordHash, UserView } from '../../models/user.js'
-import { AppError, ConflictError, NotFoundError } from '../lib/errors.js'
+import { Username } from '../../models/user.js'
+import type { NewUser, PasswordHash, User, UserView } from '../../models/user.js'
+import { ConflictError, NotFoundError } from '../lib/errors.js'
+import { parseStored } from '../db/parse-stored.js'
 import type { Documents } from '../db/documents.js'
 import { AuthCache, burnVerification, hashPassword, verifyPassword } from './password.js'
 
@@ -88,10 +89,7 @@ export class UserService {
   }
 
   private async read (tenantId: TenantId): Promise<User> {
-    const raw = await this.docs.read(tenantId)
-    const parsed = User.loose().safeParse(raw)
-    if (!parsed.success) throw new AppError(500, 'ET_CORRUPT_DOCUMENT', 'stored user does not match its schema', { cause: parsed.error })
-    return parsed.data
+    return parseStored('user', await this.docs.read(tenantId))
   }
 }
 

@@ -1,0 +1,86 @@
+/*
+ * npm run bench:api — authenticated GET /training-jobs/:id against the real server (embedded
+ * database, Basic auth, tenancy check, zod serialization) beside a bare Fastify route serving
+ * the same document, each in its own process, loaded by autocannon from this process.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+import { spawnTs } from '../test/helpers/processes.js'
+import type { Spawned } from '../test/helpers/processes.js'
+import { lenetNet, lenetSolver } from '../test/helpers/resources.js'
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 10)
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 32)
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address()
+      srv.close(() => { if (typeof address === 'object' && address !== null) resolve(address.port); else reject(new Error('no port')) })
+    })
+  })
+}
+
+async function post (url: string, auth: string | undefined, body: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth === undefined ? {} : { authorization: auth }) }, body: JSON.stringify(body) })
+  if (res.status !== 201) throw new Error(`POST ${url}: ${res.status} ${await res.text()}`)
+  return await res.json() as Record<string, unknown>
+}
+
+async function load (title: string, url: string, headers: Record<string, string>): Promise<autocannon.Result> {
+  // Warm up (JIT, caches, connection pools) before measuring.
+  await autocannon({ url, headers, connections, duration: 2 })
+  const result = await autocannon({ url, headers, connections, duration: seconds })
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${title}: ${result.non2xx} non-2xx responses, ${result.errors} errors`)
+  return result
+}
+
+async function main (): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'et-bench-api-'))
+  const children: Spawned[] = []
+  try {
+    const port = await freePort()
+    const server = spawnTs('src/server.ts', ['--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'])
+    children.push(server)
+    const base = `http://127.0.0.1:${port}`
+    for (let i = 0; ; i++) {
+      if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) break
+      if (i > 300) throw new Error(`server did not start: ${server.stderr()}`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    await post(`${base}/users`, undefined, { username: 'bench', email: 'bench@example.com', password: 'benchmark password' })
+    const auth = `Basic ${Buffer.from('bench:benchmark password').toString('base64')}`
+    const datafile = await post(`${base}/datafiles`, auth, { url: 'https://example.com/mnist.tar.gz' })
+    const dataset = await post(`${base}/datasets`, auth, { training: { 'datafile-id': datafile.id, 'split-percentage': 0.8 }, test: { 'datafile-id': datafile.id, 'split-percentage': 0.2 } })
+    const solver = await post(`${base}/solvers`, auth, { 'dataset-id': dataset.id, specification: lenetSolver, 'specification-net': lenetNet })
+    const job = await post(`${base}/training-jobs`, auth, { 'solver-id': solver.id })
+    const path = `/training-jobs/${String(job.id)}`
+
+    const bare = spawnTs('bench/bare-server.ts', [JSON.stringify(job)])
+    children.push(bare)
+    const bareUrl = String(JSON.parse(await bare.waitForLine(/bare listening/)).address)
+
+    const ours = await load('elastic-thought', `${base}${path}`, { authorization: auth })
+    const baseline = await load('bare fastify', `${bareUrl}${path}`, {})
+    const ratio = ours.requests.average / baseline.requests.average
+    const row = (name: string, r: autocannon.Result): string =>
+      `${name.padEnd(44)} ${r.requests.average.toFixed(0).padStart(8)} req/s   p50 ${String(r.latency.p50).padStart(4)} ms   p99 ${String(r.latency.p99).padStart(4)} ms`
+    process.stdout.write([
+      `bench:api — ${connections} connections, ${seconds} s each, 2-core machine, server at --log-level warn`,
+      row('GET /training-jobs/:id (auth, tenancy, zod)', ours),
+      row('bare Fastify route, same document', baseline),
+      `ratio: ${(ratio * 100).toFixed(1)}% of bare (target ≥ 50%)`,
+      ''
+    ].join('\n'))
+  } finally {
+    for (const child of children) child.child.kill('SIGTERM')
+    await Promise.all(children.map(async (c) => await c.exited))
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+await main()
