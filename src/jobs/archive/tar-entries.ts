@@ -18,7 +18,7 @@ export interface TarEntry {
   readonly linkpath: string
   /** Up to n leading bytes of the body, without consuming them; only before body() is read. */
   peek: (n: number) => Promise<Buffer>
-  /** The body chunk by chunk (views into the stream's buffers: copy what you keep past the next chunk… or keep the chunk). */
+  /** The body chunk by chunk, as views into the decompressed stream; unread bytes are skipped. */
   body: () => AsyncGenerator<Buffer>
 }
 
