@@ -4,6 +4,7 @@ import type { Layer, LayerContext, Phase } from './layer.js'
 import { LayerConfigError } from './layers/errors.js'
 import { createMessage, type LayerParameter, type NetParameter, type NetState } from './proto/caffe.js'
 import { positionOf } from './proto/text-format.js'
+import { netNeedsUpgrade, upgradeNetParameter } from './proto/upgrade.js'
 import type { Rng } from './random.js'
 import { blobToProto, copyFromProto, protoShapeString, shapeEquals } from './net/blob-proto.js'
 import { silentLog, type EngineLog } from './net/engine-log.js'
@@ -135,11 +136,10 @@ export class Net {
     return net
   }
 
-  private async init (input: NetParameter, options: NetOptions): Promise<void> {
+  private async init (original: NetParameter, options: NetOptions): Promise<void> {
     const state = this.state
-    if (input.layers.length > 0) {
-      throw new NetDefinitionError('V1 `layers` entries must be upgraded before building a net (call upgradeNetAsNeeded)')
-    }
+    // A V1 or input-field definition handed over directly (e.g. a solver's inline net_param).
+    const input = netNeedsUpgrade(original) ? upgradeNetParameter(original).value : original
     const note = (line: number, message: string): void => this.log.info(`net.cpp:${line}`, message)
     const filtered = filterLayers(input.layer, state, note)
     const filteredParam: NetParameter = { ...input, state, layer: filtered }
@@ -399,10 +399,7 @@ export class Net {
    * does not have are skipped (and logged); a blob count or shape that differs is an error.
    */
   copyTrainedLayersFrom (source: NetParameter): void {
-    const layers = source.layer.length > 0 ? source.layer : []
-    if (source.layers.length > 0) {
-      throw new WeightsMismatchError('V1 `layers` weights must be upgraded before copying (call upgradeNetAsNeeded)')
-    }
+    const layers = (source.layers.length > 0 ? upgradeNetParameter(source).value : source).layer
     for (const src of layers) {
       const name = src.name ?? ''
       const target = this.slots.find((s) => (s.param.name ?? '') === name)

@@ -100,6 +100,18 @@ describe('et-caffe train on a real LMDB', () => {
     expect(parseCaffeLog(log).summary.lastTest?.outputs.accuracy).toBeGreaterThanOrEqual(0.9)
   })
 
+  it('test scores a trained model over --iterations batches of the TEST phase', async () => {
+    const io = captureIo()
+    const code = await runCli(['test', `--model=${ws.net}`, `--weights=${join(ws.dir, 'learn-ts')}_iter_150.caffemodel`, '--iterations=4', '--kernels=ts'], io)
+    expect(code).toBe(0)
+    const log = io.err()
+    expect(log).toContain('caffe.cpp:290] Running for 4 iterations.')
+    expect(log.match(/caffe\.cpp:313\] Batch \d, accuracy = /g)).toHaveLength(4)
+    const accuracy = Number(/caffe\.cpp:330\] accuracy = (\S+)$/m.exec(log)?.[1])
+    expect(accuracy).toBeGreaterThanOrEqual(0.9)
+    expect(log).toMatch(/caffe\.cpp:330\] loss = \S+ \(\* 1 = \S+ loss\)$/m)
+  })
+
   it('a data source that is not an LMDB fails with one line naming the layer and the file', async () => {
     const fake = join(ws.dir, 'fake_lmdb')
     mkdirSync(fake, { recursive: true })

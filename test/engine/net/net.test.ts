@@ -100,6 +100,25 @@ describe('Net construction', () => {
     expect(message).toContain('"Warp" is not supported')
   })
 
+  it('upgrades a V1 definition (input fields, blobs_lr, weight_decay) handed to it directly', async () => {
+    const v1 = parseNetPrototxt(`name: "v1"
+input: "data"
+input_dim: 2 input_dim: 3 input_dim: 1 input_dim: 1
+layers { name: "ip" type: INNER_PRODUCT bottom: "data" top: "ip" blobs_lr: 1 blobs_lr: 2 weight_decay: 1 weight_decay: 0
+  inner_product_param { num_output: 4 } }
+layers { name: "prob" type: SOFTMAX bottom: "ip" top: "prob" }`)
+    const net = await Net.create(v1, { kernels, createLayer, rng: new Rng(1), state: { phase: 'TEST' } })
+    expect(net.layerNames).toEqual(['input', 'ip', 'prob'])
+    expect(net.layerParams.map((l) => l.type)).toEqual(['Input', 'InnerProduct', 'Softmax'])
+    expect(net.learnableParams.map((p) => [p.lrMult, p.decayMult])).toEqual([[1, 1], [2, 0]])
+    // V1-era .caffemodel files carry `layers` with blobs; they copy by name the same way.
+    const model = createMessage('NetParameter', {
+      layers: [{ name: 'ip', type: 'INNER_PRODUCT', blobs: [{ num: 1, channels: 1, height: 4, width: 3, data: Array.from({ length: 12 }, (_, i) => i) }, { num: 1, channels: 1, height: 1, width: 4, data: [1, 2, 3, 4] }] }]
+    })
+    net.copyTrainedLayersFrom(model)
+    expect(Array.from(net.learnableParams[1]!.blob.data)).toEqual([1, 2, 3, 4])
+  })
+
   it('rejects an unknown bottom and a top produced twice, naming the layer', async () => {
     await expect(build('layer { name: "ip" type: "InnerProduct" bottom: "nope" top: "y" inner_product_param { num_output: 1 } }'))
       .rejects.toThrow("Unknown bottom blob 'nope' (layer 'ip', bottom index 0)")
