@@ -1,5 +1,7 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { runCli } from '../../../src/engine/cli.js'
 import { parseCaffeLog } from '../../../src/engine/log/caffe-log-parser.js'
@@ -110,6 +112,26 @@ describe('et-caffe train on a real LMDB', () => {
     const accuracy = Number(/caffe\.cpp:330\] accuracy = (\S+)$/m.exec(log)?.[1])
     expect(accuracy).toBeGreaterThanOrEqual(0.9)
     expect(log).toMatch(/caffe\.cpp:330\] loss = \S+ \(\* 1 = \S+ loss\)$/m)
+  })
+
+  it('SIGINT stops the real process cleanly: snapshot, "Optimization stopped early.", exit 0', async () => {
+    const prefix = join(ws.dir, 'sigint')
+    const solver = ws.writeSolver('sigint.prototxt', SOLVER(prefix, 1_000_000).replace('display: 10', 'display: 1'))
+    const cli = fileURLToPath(new URL('../../../src/engine/cli.ts', import.meta.url))
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'train', `--solver=${solver}`, '--kernels=ts'], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let log = ''
+    child.stderr.on('data', (chunk: Buffer) => {
+      log += chunk.toString('utf8')
+      // Interrupt once training is under way.
+      if (/\] Iteration 5 \(/.test(log) && child.exitCode === null && !child.killed) child.kill('SIGINT')
+    })
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
+    expect(code).toBe(0)
+    expect(log).toContain('solver.cpp:294] Optimization stopped early.')
+    expect(log).toContain('caffe.cpp:259] Optimization Done.')
+    const iter = Number(/Snapshotting to binary proto file .*_iter_(\d+)\.caffemodel$/m.exec(log)?.[1])
+    expect(iter).toBeGreaterThanOrEqual(5)
+    expect(existsSync(`${prefix}_iter_${iter}.solverstate`)).toBe(true)
   })
 
   it('a data source that is not an LMDB fails with one line naming the layer and the file', async () => {
