@@ -2,7 +2,8 @@ import Fastify from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod'
+import { fastSerializerCompiler } from './plugins/serializer.js'
 import errorHandler, { body as errorBody } from './plugins/error-handler.js'
 import depsPlugin from './plugins/deps.js'
 import type { AppServices } from './plugins/deps.js'
@@ -46,7 +47,7 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
   // JSON only: a text/plain body would reach validation as a string and fail obscurely.
   app.removeContentTypeParser('text/plain')
   app.setValidatorCompiler(validatorCompiler)
-  app.setSerializerCompiler(serializerCompiler)
+  app.setSerializerCompiler(fastSerializerCompiler)
 
   await app.register(errorHandler)
   await app.register(depsPlugin, services)
