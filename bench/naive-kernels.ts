@@ -1,14 +1,18 @@
 import type { Kernels } from '../src/engine/kernels/kernels.js'
+import { TaskPool } from '../src/engine/kernels/task-pool.js'
+import type { TaskArgs, TaskName } from '../src/engine/kernels/tasks.js'
 
 /**
  * The benchmark's baseline: the textbook triple loop (i, j, k) for every product, no blocking,
- * no packing, no threads. It is what a straightforward port would run, so the real kernel
- * paths are shown against it in the same process on the same data.
+ * no packing, no threads; the layers' other tasks (im2col, pooling …) run on the calling thread.
+ * It is what a straightforward port would run, so the real kernel paths are shown against it in
+ * the same process on the same data.
  */
 export class NaiveKernels implements Kernels {
   readonly name = 'ts'
   readonly threads = 1
   readonly description = 'naive (triple-loop GEMM, 1 thread)'
+  private readonly pool = new TaskPool(1)
 
   gemm (transA: boolean, transB: boolean, M: number, N: number, K: number,
     alpha: number, A: Float32Array, aOff: number, B: Float32Array, bOff: number,
@@ -39,6 +43,10 @@ export class NaiveKernels implements Kernels {
       }
       y[yOff + i] = beta === 0 ? alpha * s : alpha * s + beta * y[yOff + i]!
     }
+  }
+
+  run<T extends TaskName> (task: T, n: number, work: number, ...args: TaskArgs<T>): void {
+    this.pool.run(task, n, work, ...args)
   }
 
   close (): void {}
