@@ -1,21 +1,34 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { Classifier, NewClassifier } from '../models/classifier.js'
+import { MAX_PROTOTXT_BYTES } from '../models/solver.js'
 import { ClassifyJob, NewClassifyJob } from '../models/classify-job.js'
 import { IdParams } from '../models/common.js'
-import { ErrorResponse, validationError } from './error-response.js'
-import { readMultipartUrls } from './multipart.js'
+import { ErrorResponse } from './error-response.js'
+import { formBody, readTextFile } from './multipart.js'
 import { enableUploads } from './uploads.js'
 import type { UploadOptions } from './uploads.js'
 import { registerReadRoutes, security, viewSchema, withId } from './resource-routes.js'
 
 export async function classifierRoutes (scope: FastifyInstance, options: UploadOptions) {
   const app = scope.withTypeProvider<ZodTypeProvider>()
+  await app.register(async (uploadScope) => {
+    await enableUploads(uploadScope, options)
+    createRoute(uploadScope)
+    classifyRoute(uploadScope)
+  })
+  registerReadRoutes(app, 'classifier', Classifier)
+}
+
+function createRoute (scope: FastifyInstance) {
+  const app = scope.withTypeProvider<ZodTypeProvider>()
   app.post('/classifiers', {
+    preValidation: formBody({ onFile: async (file) => await readTextFile(file, MAX_PROTOTXT_BYTES) }),
     schema: {
       tags: ['classifiers'],
-      summary: 'Create a classifier from a training job and a deploy prototxt (by URL or inline)',
+      summary: 'Create a classifier from a training job and a deploy prototxt: JSON with `specification-url` or `specification` text, or multipart/form-data with the prototxt as a `specification` file',
       security,
+      consumes: ['application/json', 'multipart/form-data'],
       body: NewClassifier,
       response: { 201: viewSchema(Classifier), 400: ErrorResponse }
     }
@@ -23,11 +36,6 @@ export async function classifierRoutes (scope: FastifyInstance, options: UploadO
     const doc = await app.resources.createClassifier(request.tenantId, request.body)
     return await reply.code(201).send(withId(doc))
   })
-  await app.register(async (uploadScope) => {
-    await enableUploads(uploadScope, options)
-    classifyRoute(uploadScope)
-  })
-  registerReadRoutes(app, 'classifier', Classifier)
 }
 
 function classifyRoute (scope: FastifyInstance) {
@@ -37,14 +45,14 @@ function classifyRoute (scope: FastifyInstance) {
       tags: ['classifiers'],
       summary: 'Classify images given by URL: JSON {"urls": [...]}, or multipart/form-data with repeated "urls" fields as the original took; creates a classify job',
       security,
+      consumes: ['application/json', 'multipart/form-data'],
       params: IdParams,
+      body: NewClassifyJob,
       response: { 201: viewSchema(ClassifyJob), 400: ErrorResponse, 404: ErrorResponse }
-    }
+    },
+    preValidation: formBody({ arrayFields: ['urls'] })
   }, async (request, reply) => {
-    const input = request.isMultipart() ? await readMultipartUrls(request) : request.body
-    const parsed = NewClassifyJob.safeParse(input)
-    if (!parsed.success) throw validationError(parsed.error, 'body')
-    const doc = await app.resources.createClassifyJob(request.tenantId, request.params.id, parsed.data)
+    const doc = await app.resources.createClassifyJob(request.tenantId, request.params.id, request.body)
     return await reply.code(201).send(withId(doc))
   })
 }

@@ -70,7 +70,7 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
     await authed.register(userRoutes)
     await authed.register(datafileRoutes)
     await authed.register(datasetRoutes)
-    await authed.register(solverRoutes)
+    await authed.register(solverRoutes, { maxUploadBytes: options.maxUploadBytes })
     await authed.register(trainingJobRoutes)
     await authed.register(classifierRoutes, { maxUploadBytes: options.maxUploadBytes })
     await authed.register(classifyJobRoutes)

@@ -68,6 +68,20 @@ describe('resources', () => {
     expect(res.json().images.map((i: { url: string }) => i.url)).toEqual(urls)
   })
 
+  it('takes the solver prototxt files as a multipart upload (curl -F specification=@file)', async () => {
+    const chain = await createChain(t.app, auth)
+    const boundary = '----et-solver-boundary'
+    const file = (name: string, content: string) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${name}.prototxt"\r\nContent-Type: text/plain\r\n\r\n${content}\r\n`
+    const body = `--${boundary}\r\nContent-Disposition: form-data; name="dataset-id"\r\n\r\n${chain.dataset}\r\n` + file('specification', lenetSolver) + file('specification-net', lenetNet) + `--${boundary}--\r\n`
+    const res = await t.app.inject({ method: 'POST', url: '/solvers', headers: { authorization: auth, 'content-type': `multipart/form-data; boundary=${boundary}` }, payload: body })
+    expect(res.statusCode, res.body).toBe(201)
+    expect(res.json()).toMatchObject({ 'dataset-id': chain.dataset, 'data-layer-type': 'Data', 'source-specification-url': null })
+    const dup = `--${boundary}\r\nContent-Disposition: form-data; name="dataset-id"\r\n\r\n${chain.dataset}\r\n` + file('specification', lenetSolver) + file('specification', lenetSolver) + `--${boundary}--\r\n`
+    const twice = await t.app.inject({ method: 'POST', url: '/solvers', headers: { authorization: auth, 'content-type': `multipart/form-data; boundary=${boundary}` }, payload: dup })
+    expect(twice.statusCode).toBe(400)
+    expect(twice.json().message).toBe('body.specification: given more than once')
+  })
+
   it('lists newest first, one page at a time, with a cursor that walks every item once', async () => {
     const t2 = await startTestApp()
     try {
