@@ -67,6 +67,7 @@ export async function runCli (argv: readonly string[], io: CliIo): Promise<numbe
     return await command(rest, io)
   } catch (err) {
     if (err instanceof FlagError) {
+      // gflags reports bad flags on plain stderr before logging starts, not as a glog line.
       io.stderr.write(`${err.message}\n`)
       return 1
     }
@@ -82,6 +83,7 @@ export function processIo (): CliIo {
   return { log: createGlogWriter((text) => process.stderr.write(text)), stdout: process.stdout, stderr: process.stderr, signals: process }
 }
 
+// Run as a program only when this file is the entry point (node, tsx, or the bin shim), never on import.
 function isMain (): boolean {
   const entry = process.argv[1]
   if (entry === undefined) return false

@@ -57,6 +57,7 @@ export async function train (flags: FlagValues, io: CliIo): Promise<number> {
   const weights = str(flags, 'weights')
   check(snapshot === '' || weights === '', 'caffe.cpp:182', 'Check failed: !FLAGS_snapshot.size() || !FLAGS_weights.size() Give a snapshot to resume training or weights to finetune but not both.')
   const param = readSolverPrototxt(solverFile, io.log)
+  // --level and --stage join the solver's own train_state, exactly as caffe.cpp merges them.
   const trainState: NetState = param.train_state ?? createMessage('NetState')
   trainState.level = int(flags, 'level')
   trainState.stage.push(...stagesOf(flags))
@@ -77,9 +78,12 @@ export async function train (flags: FlagValues, io: CliIo): Promise<number> {
       printNet
     })
     if (snapshot !== '') {
+      // Caffe 1.0's CLI restores before Solve() (not through Solve(resume_file)), so the log has
+      // "Resuming from" here and no "Restoring previous solver status" line.
       io.log.info('caffe.cpp:242', `Resuming from ${snapshot}`)
       solver.restore(snapshot)
     } else {
+      // Newer Caffe also reads `weights` from the solver file; both lists are applied in order.
       const models = [...param.weights, ...(weights === '' ? [] : weights.split(','))]
       for (const model of models) {
         io.log.info('caffe.cpp:155', `Finetuning from ${model}`)
@@ -91,6 +95,7 @@ export async function train (flags: FlagValues, io: CliIo): Promise<number> {
     io.log.info('caffe.cpp:259', 'Optimization Done.')
     return 0
   } finally {
+    // Data layers hold database handles and background loads; kernels may hold worker threads.
     signals.uninstall()
     await solver?.close()
     runtime.kernels.close()
@@ -103,6 +108,8 @@ async function buildNet (flags: FlagValues, io: CliIo, runtime: EngineRuntime, p
   return await Net.create(loaded.net, {
     kernels: runtime.kernels,
     createLayer: runtime.createLayer,
+    // Scoring and timing draw no random numbers that matter (weights are loaded or irrelevant); a
+    // fixed seed keeps repeated runs identical.
     rng: new Rng(1701),
     log: io.log,
     state,
@@ -126,6 +133,7 @@ export async function test (flags: FlagValues, io: CliIo): Promise<number> {
     const scores: number[] = []
     const outputOf: number[] = []
     let loss = 0
+    // Caffe's test() keeps one running sum per output element, in float, and prints each batch.
     for (let i = 0; i < iterations; i++) {
       loss += await net.forward()
       let idx = 0
@@ -171,6 +179,7 @@ export async function time (flags: FlagValues, io: CliIo): Promise<number> {
   try {
     announceDevice(io, runtime, str(flags, 'gpu'), 'caffe.cpp:352')
     net = await buildNet(flags, io, runtime, phase)
+    // One untimed pass first, as Caffe does, so allocations and lazy set-up stay out of the figures.
     io.log.info('caffe.cpp:360', 'Performing Forward')
     const initialLoss = await net.forward()
     io.log.info('caffe.cpp:365', `Initial loss: ${formatCxx(initialLoss)}`)

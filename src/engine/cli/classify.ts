@@ -86,6 +86,7 @@ export async function classify (flags: FlagValues, images: readonly string[], io
     if (input === undefined || input.shape.length !== 4) {
       throw new CaffeFatalError('classify.cpp:0', `the deploy net needs one 4-D image input (N, C, H, W); ${input === undefined ? 'it has no Input layer' : `its input is ${input.shapeString()}`}`)
     }
+    // Images go through in chunks of the deploy net's batch size; a short last chunk is zero-padded.
     const [batch = 1, channels = 1, height = 1, width = 1] = input.shape
     const plane = height * width
     const swap = numberList(str(flags, 'channel_swap'), 'channel_swap')
@@ -97,6 +98,7 @@ export async function classify (flags: FlagValues, images: readonly string[], io
     const rawScale = Number(flags.raw_scale)
     const scale = Number(flags.scale)
     const labels = str(flags, 'labels') === '' ? [] : readFileSync(str(flags, 'labels'), 'utf8').split(/\r?\n/).filter((l, i, a) => l !== '' || i < a.length - 1)
+    // BVLC deploy nets end in a Softmax named "prob"; other nets' raw scores are softmaxed here.
     const outputName = net.blobByName('prob') !== undefined ? 'prob' : net.blobNames[net.outputBlobIndices[net.outputBlobIndices.length - 1] ?? 0] ?? ''
     const lastType = net.layerParams[net.layerParams.length - 1]?.type ?? ''
     const results: ClassifyResult[] = []

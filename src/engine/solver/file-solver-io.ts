@@ -117,6 +117,7 @@ export function createFileSolverIo (log: EngineLog = silentLog): SolverIo {
       }
     },
     writeSolverState: (path, state, resume) => writeAtomically(path, appendResumeRecord(encodeSolverState(state), resume)),
+    // Caffe's CheckSnapshotWritePermissions: create and remove a probe file under the prefix.
     probeWritable: (path) => {
       const fd = openSync(path, 'w')
       closeSync(fd)

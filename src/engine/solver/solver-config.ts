@@ -50,7 +50,10 @@ export function solverTypeOf (p: SolverParameter): SolverType {
   return known
 }
 
-/** Resolves every field the solver reads. Float fields are rounded to float32 as Caffe stores them. */
+/**
+ * Resolves every field the solver reads. Float fields are rounded to float32 as Caffe stores
+ * them, so lr and update arithmetic starts from the same values real Caffe would use.
+ */
 export function resolveSolverConfig (p: SolverParameter): SolverConfig {
   const averageLoss = p.average_loss ?? 1
   if (averageLoss < 1) throw new SolverConfigError('average_loss should be non-negative.')
