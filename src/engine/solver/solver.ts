@@ -133,6 +133,7 @@ export class Solver {
       await solver.close().catch(() => {})
       throw err
     }
+    if (solver.config.debugInfo) solver.log.warning('solver.cpp:56', 'debug_info is not supported by this engine; the per-layer debug lines are not printed.')
     solver.log.info('solver.cpp:56', 'Solver scaffolding done.')
     solver.updater = new ParamUpdater(solver.config.type, solver.config.hyper, solver.net.learnableParams)
     return solver
