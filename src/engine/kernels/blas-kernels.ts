@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module'
 import type * as KoffiModule from 'koffi'
 import type { Kernels } from './kernels.js'
+import { TaskPool } from './task-pool.js'
+import type { TaskArgs, TaskName } from './tasks.js'
 import { checkGemm } from './ts-kernels.js'
 
 // CBLAS enum values (cblas.h): they are part of the C ABI, identical in every implementation.
@@ -49,11 +51,15 @@ export class BlasKernels implements Kernels {
   readonly description: string
   private lib: BlasLibrary | undefined
   private currentThreads = -1
+  private readonly pool: TaskPool
 
   constructor (options: { threads: number }) {
     this.lib = loadBlas()
     this.threads = this.lib.setThreads === undefined ? 1 : Math.max(1, options.threads)
-    this.description = `blas (${this.lib.config}, ${this.lib.file}, ${this.threads} thread${this.threads === 1 ? '' : 's'})`
+    // GEMMs use OpenBLAS's own threads; the pool runs the layers' data-parallel tasks.
+    this.pool = new TaskPool(Math.max(1, options.threads))
+    const why = this.pool.problem === undefined ? '' : `; worker threads unavailable: ${this.pool.problem}`
+    this.description = `blas (${this.lib.config}, ${this.lib.file}, ${this.threads} thread${this.threads === 1 ? '' : 's'}${why})`
     this.useThreads(this.threads)
   }
 
@@ -90,7 +96,12 @@ export class BlasKernels implements Kernels {
     lib.sgemv(ROW_MAJOR, transA ? TRANS : NO_TRANS, M, N, alpha, view(A, aOff), N, view(x, xOff), 1, beta, view(y, yOff), 1)
   }
 
+  run<T extends TaskName> (task: T, n: number, work: number, ...args: TaskArgs<T>): void {
+    this.pool.run(task, n, work, ...args)
+  }
+
   close (): void {
+    this.pool.close()
     // The library stays mapped: OpenBLAS's thread pool does not survive dlclose, and other
     // instances in the process may still use it. Dropping the reference is enough.
     this.lib = undefined

@@ -1,3 +1,5 @@
+import type { TaskArgs, TaskName } from './tasks.js'
+
 /**
  * The numeric kernels the layers are written against. Two implementations sit behind it:
  * a portable TypeScript path that always works, and a BLAS path (OpenBLAS loaded at run time)
@@ -28,6 +30,13 @@ export interface Kernels {
   /** y = alpha * op(A) * x + beta * y, A is M×N row-major (op(A) is N×M when transposed). */
   gemv (transA: boolean, M: number, N: number, alpha: number, A: Float32Array, aOff: number,
     x: Float32Array, xOff: number, beta: number, y: Float32Array, yOff: number): void
+
+  /**
+   * Runs a data-parallel task of tasks.ts over the items [0, n) (images, planes, rows), split
+   * across the kernels' threads when `work` (a rough element count) makes it worth it and every
+   * array argument is SharedArrayBuffer-backed; otherwise on the calling thread. Synchronous.
+   */
+  run<T extends TaskName> (task: T, n: number, work: number, ...args: TaskArgs<T>): void
 
   /** Releases threads or native handles. Idempotent; the kernels must not be used afterwards. */
   close (): void

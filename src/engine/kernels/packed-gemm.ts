@@ -9,33 +9,33 @@ const NC = 1024
 // Indices into the typed arrays below are in range by construction; `!` only tells
 // noUncheckedIndexedAccess so, at no run-time cost.
 
-/**
- * Portable blocked GEMM: C[block] += alpha * op(A) * op(B) over rows [m0, m1) and columns
- * [n0, n1) of C, so that threads can each take a stripe of one product. Scaling C by beta is
- * the caller's job. Holds its packing buffers, so one instance serves one thread at a time.
- */
-export class PackedGemm {
-  private readonly packA = new Float64Array(MC * KC)
-  private readonly packB = new Float64Array(NC * KC)
+/** Sizes of the per-thread packing buffers gemmBlock() needs (float64 elements). */
+export const PACK_A_SIZE = MC * KC
+export const PACK_B_SIZE = NC * KC
+/** The block sizes, for building worker source that runs the same functions. */
+export const GEMM_CONSTANTS = { MR, NR, KC, MC, NC } as const
 
-  run (transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-    A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number,
-    m0 = 0, m1 = M, n0 = 0, n1 = N): void {
-    const pa = this.packA
-    const pb = this.packB
-    for (let jc = n0; jc < n1; jc += NC) {
-      const nc = Math.min(NC, n1 - jc)
-      for (let pc = 0; pc < K; pc += KC) {
-        const kc = Math.min(KC, K - pc)
-        packB(transB, N, K, B, bOff, pc, kc, jc, nc, pb)
-        for (let ic = m0; ic < m1; ic += MC) {
-          const mc = Math.min(MC, m1 - ic)
-          packA(transA, M, K, alpha, A, aOff, ic, mc, pc, kc, pa)
-          for (let jr = 0; jr < nc; jr += NR) {
-            const nr = Math.min(NR, nc - jr)
-            for (let ir = 0; ir < mc; ir += MR) {
-              microKernel(kc, pa, ir * kc, pb, jr * kc, C, cOff + (ic + ir) * N + jc + jr, N, Math.min(MR, mc - ir), nr)
-            }
+/**
+ * Portable blocked GEMM on one block of C: C[m0..m1, n0..n1] += alpha · op(A) · op(B), so that
+ * threads can each take a stripe of one product; scaling C by beta is the caller's job.
+ * `pa`/`pb` are the calling thread's packing buffers (PACK_A_SIZE, PACK_B_SIZE). Refers only to
+ * the functions and constants of this file, so that worker threads can run its source.
+ */
+export function gemmBlock (transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+  A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number,
+  m0: number, m1: number, n0: number, n1: number, pa: Float64Array, pb: Float64Array): void {
+  for (let jc = n0; jc < n1; jc += NC) {
+    const nc = Math.min(NC, n1 - jc)
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = Math.min(KC, K - pc)
+      packB(transB, N, K, B, bOff, pc, kc, jc, nc, pb)
+      for (let ic = m0; ic < m1; ic += MC) {
+        const mc = Math.min(MC, m1 - ic)
+        packA(transA, M, K, alpha, A, aOff, ic, mc, pc, kc, pa)
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = Math.min(NR, nc - jr)
+          for (let ir = 0; ir < mc; ir += MR) {
+            microKernel(kc, pa, ir * kc, pb, jr * kc, C, cOff + (ic + ir) * N + jc + jr, N, Math.min(MR, mc - ir), nr)
           }
         }
       }
@@ -174,3 +174,13 @@ export function scaleMatrix (C: Float32Array, cOff: number, count: number, beta:
   }
   for (let i = cOff, end = cOff + count; i < end; i++) C[i] = beta * C[i]!
 }
+
+/** The calling thread's packing buffers for gemmBlock, created on first use (one pair per thread). */
+export function threadPackBuffers (): [Float64Array, Float64Array] {
+  const self = threadPackBuffers as unknown as { cache?: [Float64Array, Float64Array] }
+  self.cache ??= [new Float64Array(PACK_A_SIZE), new Float64Array(PACK_B_SIZE)]
+  return self.cache
+}
+
+/** Every function of this file, for worker source. */
+export const GEMM_FUNCTIONS = [gemmBlock, packB, packA, microKernel, storeRow, threadPackBuffers] as const

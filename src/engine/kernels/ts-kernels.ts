@@ -1,19 +1,24 @@
 import type { Kernels } from './kernels.js'
-import { PackedGemm, scaleMatrix } from './packed-gemm.js'
+import { gemmBlock, scaleMatrix, threadPackBuffers } from './packed-gemm.js'
+import { TaskPool } from './task-pool.js'
+import type { TaskArgs, TaskName } from './tasks.js'
 
 /**
- * The portable path: blocked GEMM and plain GEMV in TypeScript, on the calling thread.
- * Works everywhere; about 5–6 GFLOP/s on one core of the build machine.
+ * The portable path: blocked GEMM and plain GEMV in TypeScript. With more than one thread,
+ * large products (on SharedArrayBuffer-backed arrays) are split by column or row stripes over
+ * worker threads, as are the layers' data-parallel tasks. About 5–6 GFLOP/s per core here.
  */
 export class TsKernels implements Kernels {
   readonly name = 'ts'
   readonly threads: number
   readonly description: string
-  private readonly packed = new PackedGemm()
+  private readonly pool: TaskPool
 
   constructor (options: { threads?: number, note?: string | undefined } = {}) {
-    this.threads = 1
-    this.description = `ts (portable TypeScript, 1 thread)${options.note === undefined ? '' : `; ${options.note}`}`
+    this.pool = new TaskPool(options.threads ?? 1)
+    this.threads = this.pool.parallel ? this.pool.threads : 1
+    const why = this.pool.problem === undefined ? '' : `; worker threads unavailable: ${this.pool.problem}`
+    this.description = `ts (portable TypeScript, ${this.threads} thread${this.threads === 1 ? '' : 's'}${why})${options.note === undefined ? '' : `; ${options.note}`}`
   }
 
   gemm (transA: boolean, transB: boolean, M: number, N: number, K: number,
@@ -22,7 +27,15 @@ export class TsKernels implements Kernels {
     checkGemm(transA, transB, M, N, K, A, aOff, B, bOff, C, cOff)
     scaleMatrix(C, cOff, M * N, beta)
     if (M === 0 || N === 0 || K === 0 || alpha === 0) return
-    this.packed.run(transA, transB, M, N, K, alpha, A, aOff, B, bOff, C, cOff)
+    if (this.pool.parallel) {
+      // Stripes along the longer side of C, in blocks of 4 (the micro-kernel's width).
+      const byRows = M > N
+      const blocks = Math.ceil((byRows ? M : N) / 4)
+      this.pool.run('gemm', blocks, (M * N * K) / 16, byRows, transA, transB, M, N, K, alpha, A, aOff, B, bOff, C, cOff)
+      return
+    }
+    const [pa, pb] = threadPackBuffers()
+    gemmBlock(transA, transB, M, N, K, alpha, A, aOff, B, bOff, C, cOff, 0, M, 0, N, pa, pb)
   }
 
   gemv (transA: boolean, M: number, N: number, alpha: number, A: Float32Array, aOff: number,
@@ -52,7 +65,13 @@ export class TsKernels implements Kernels {
     }
   }
 
-  close (): void {}
+  run<T extends TaskName> (task: T, n: number, work: number, ...args: TaskArgs<T>): void {
+    this.pool.run(task, n, work, ...args)
+  }
+
+  close (): void {
+    this.pool.close()
+  }
 }
 
 /** Bounds check shared by both paths: a bad offset must throw, never read or write outside. */

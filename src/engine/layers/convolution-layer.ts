@@ -1,5 +1,5 @@
 import { allocFloats, Blob } from '../blob.js'
-import { col2im, convOutputSize, im2col, type ConvGeometry } from '../kernels/im2col.js'
+import { convOutputSize, type ConvGeometry } from '../kernels/im2col.js'
 import type { LayerContext } from '../layer.js'
 import type { ConvolutionParameter, LayerParameter } from '../proto/caffe.js'
 import { at, BaseLayer } from './base-layer.js'
@@ -152,7 +152,7 @@ export class ConvolutionLayer extends BaseLayer {
         src = x
         srcOff = b0 * inDim
       } else {
-        for (let i = 0; i < bc; i++) im2col(g, x, (b0 + i) * inDim, this.col, i * N, ld)
+        k.run('im2col', bc, bc * Kg * this.group * N, g, x, inDim, this.col, N, ld, b0)
       }
       if (bc === 1) {
         // One image: the GEMM writes straight into the top, which has the same M×N layout.
@@ -165,7 +165,7 @@ export class ConvolutionLayer extends BaseLayer {
       for (let gi = 0; gi < this.group; gi++) {
         k.gemm(false, false, Mg, ld, Kg, 1, w, gi * Mg * Kg, src, srcOff + gi * Kg * ld, 0, this.out, gi * Mg * ld)
       }
-      scatter(this.out, y, b0, bc, M, N, bias)
+      k.run('scatter', M, M * ld, this.out, y, b0, bc, M, N, bias)
     }
     this.colHoldsBatch = !one && this.chunk >= batch
   }
@@ -187,7 +187,7 @@ export class ConvolutionLayer extends BaseLayer {
     const one = this.is1x1()
     const wantW = this.paramPropagateDown[0] === true
     const wantX = propagateDown[0] === true
-    if (this.biasTerm && this.paramPropagateDown[1] === true) biasGradient(dy, batch, M, N, at(this.blobs, 1).diff)
+    if (this.biasTerm && this.paramPropagateDown[1] === true) k.run('biasGradient', M, batch * M * N, dy, batch, M, N, at(this.blobs, 1).diff)
     if (!wantW && !wantX) return
     const dw = weights.diff
     const dx = wantX ? xb.diff : undefined
@@ -197,7 +197,7 @@ export class ConvolutionLayer extends BaseLayer {
       let dOut = dy
       let dOutOff = b0 * M * N
       if (bc > 1) {
-        gather(dy, this.out, b0, bc, M, N)
+        k.run('gather', M, M * ld, dy, this.out, b0, bc, M, N)
         dOut = this.out
         dOutOff = 0
       }
@@ -208,7 +208,7 @@ export class ConvolutionLayer extends BaseLayer {
           src = x
           srcOff = b0 * inDim
         } else if (!this.colHoldsBatch) {
-          for (let i = 0; i < bc; i++) im2col(g, x, (b0 + i) * inDim, this.col, i * N, ld)
+          k.run('im2col', bc, bc * Kg * this.group * N, g, x, inDim, this.col, N, ld, b0)
         }
         for (let gi = 0; gi < this.group; gi++) {
           k.gemm(false, true, Mg, Kg, ld, 1, dOut, dOutOff + gi * Mg * ld, src, srcOff + gi * Kg * ld, 1, dw, gi * Mg * Kg)
@@ -227,7 +227,7 @@ export class ConvolutionLayer extends BaseLayer {
           k.gemm(true, false, Kg, ld, Mg, 1, w, gi * Mg * Kg, dOut, dOutOff + gi * Mg * ld, 0, this.col, gi * Kg * ld)
         }
         this.colHoldsBatch = false
-        for (let i = 0; i < bc; i++) col2im(g, this.col, i * N, ld, dx, (b0 + i) * inDim)
+        k.run('col2im', bc, bc * Kg * this.group * N, g, this.col, N, ld, dx, inDim, b0)
       }
     }
   }
@@ -242,45 +242,9 @@ function grow (a: Float32Array, n: number): Float32Array {
   return a.length >= n ? a : allocFloats(n)
 }
 
-/** y[b0+i][m][n] = out[m][i·N + n] + bias[m]: from the chunk's M × (bc·N) product to N×M×H×W. */
-function scatter (out: Float32Array, y: Float32Array, b0: number, bc: number, M: number, N: number, bias: Float32Array | undefined): void {
-  const ld = bc * N
-  for (let m = 0; m < M; m++) {
-    const bm = bias === undefined ? 0 : bias[m]!
-    for (let i = 0; i < bc; i++) {
-      let s = m * ld + i * N
-      let d = (b0 + i) * M * N + m * N
-      for (let n = 0; n < N; n++) y[d++] = out[s++]! + bm
-    }
-  }
-}
-
-/** The inverse layout change of scatter, for the top gradient. */
-function gather (dy: Float32Array, out: Float32Array, b0: number, bc: number, M: number, N: number): void {
-  const ld = bc * N
-  for (let m = 0; m < M; m++) {
-    for (let i = 0; i < bc; i++) {
-      let d = m * ld + i * N
-      let s = (b0 + i) * M * N + m * N
-      for (let n = 0; n < N; n++) out[d++] = dy[s++]!
-    }
-  }
-}
-
 function addBias (y: Float32Array, off: number, M: number, N: number, bias: Float32Array): void {
   for (let m = 0; m < M; m++) {
     const bm = bias[m]!
     for (let n = off + m * N, end = n + N; n < end; n++) y[n]! += bm
-  }
-}
-
-/** db[m] += Σ over images and positions of dy[b][m][·]. */
-function biasGradient (dy: Float32Array, batch: number, M: number, N: number, db: Float32Array): void {
-  for (let m = 0; m < M; m++) {
-    let s = 0
-    for (let b = 0; b < batch; b++) {
-      for (let n = (b * M + m) * N, end = n + N; n < end; n++) s += dy[n]!
-    }
-    db[m]! += s
   }
 }

@@ -1,0 +1,105 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { allocFloats } from '../../../src/engine/blob.js'
+import { convOutputSize, type ConvGeometry } from '../../../src/engine/kernels/im2col.js'
+import type { PoolGeometry } from '../../../src/engine/kernels/pool-kernels.js'
+import { TaskPool } from '../../../src/engine/kernels/task-pool.js'
+import { TASKS, type TaskArgs, type TaskName } from '../../../src/engine/kernels/tasks.js'
+import { Rng } from '../../../src/engine/random.js'
+
+// Every task must run from its source text in a worker thread (see tasks.ts): each is run
+// split over a real worker and compared with the same task run whole on this thread.
+
+const pool = new TaskPool(2)
+afterAll(() => pool.close())
+const rng = new Rng(8)
+const HUGE = 1e12
+
+function shared (n: number): Float32Array {
+  const a = allocFloats(n)
+  for (let i = 0; i < n; i++) a[i] = rng.gaussian()
+  return a
+}
+
+const conv: ConvGeometry = {
+  channels: 3,
+  height: 9,
+  width: 8,
+  kernelH: 3,
+  kernelW: 2,
+  padH: 1,
+  padW: 0,
+  strideH: 2,
+  strideW: 1,
+  dilationH: 1,
+  dilationW: 2,
+  outH: convOutputSize(9, 3, 1, 2, 1),
+  outW: convOutputSize(8, 2, 0, 1, 2)
+}
+const pooling: PoolGeometry = { inH: 7, inW: 6, outH: 4, outW: 3, kernelH: 3, kernelW: 3, padH: 1, padW: 1, strideH: 2, strideW: 2 }
+const pool22: PoolGeometry = { inH: 8, inW: 8, outH: 4, outW: 4, kernelH: 2, kernelW: 2, padH: 0, padW: 0, strideH: 2, strideW: 2 }
+
+/** Runs the task whole inline on copies and split in the pool on the originals; compares `outputs`. */
+function compare<T extends TaskName> (task: T, n: number, args: TaskArgs<T>, outputs: number[]): void {
+  const copies = args.map((a) => (a instanceof Float32Array ? Float32Array.from(a) : a instanceof Int32Array ? Int32Array.from(a) : a)) as TaskArgs<T>
+  const fn = TASKS[task] as (s: number, e: number, ...rest: unknown[]) => void
+  fn(0, n, ...copies)
+  pool.run(task, n, HUGE, ...args)
+  // A failure in the worker would be hidden by the inline rerun; the pool records it.
+  expect(pool.problem, task).toBeUndefined()
+  for (const i of outputs) expect(Array.from(args[i] as ArrayLike<number>), `${task} output ${i}`).toEqual(Array.from(copies[i] as ArrayLike<number>))
+}
+
+describe('TaskPool', () => {
+  it('starts a worker thread under the test runner', () => {
+    expect(pool.problem).toBeUndefined()
+    expect(pool.parallel).toBe(true)
+  })
+
+  it('runs every task in a worker with the same results as on the calling thread', () => {
+    const N = conv.outH * conv.outW
+    const inDim = 3 * 9 * 8
+    const rows = 3 * 3 * 2
+    const images = 5
+    compare('im2col', images, [conv, shared(images * inDim), inDim, shared(rows * N * images), N, N * images, 0], [3])
+    compare('col2im', images, [conv, shared(rows * N * images), N, N * images, shared(images * inDim), inDim, 0], [4])
+    compare('scatter', 6, [shared(6 * 3 * 10), shared(4 * 6 * 10), 1, 3, 6, 10, shared(6)], [1])
+    compare('scatter', 6, [shared(6 * 3 * 10), shared(4 * 6 * 10), 1, 3, 6, 10, undefined], [1])
+    compare('gather', 6, [shared(4 * 6 * 10), shared(6 * 3 * 10), 1, 3, 6, 10], [1])
+    compare('biasGradient', 6, [shared(4 * 6 * 10), 4, 6, 10, shared(6)], [4])
+    for (const g of [pooling, pool22]) {
+      const planes = 6
+      const x = shared(planes * g.inH * g.inW)
+      const mask = new Int32Array(new SharedArrayBuffer(4 * planes * g.outH * g.outW))
+      compare('maxPool', planes, [g, x, shared(planes * g.outH * g.outW), mask], [2, 3])
+      compare('maxPoolBackward', planes, [g, shared(planes * g.outH * g.outW), mask, shared(planes * g.inH * g.inW)], [3])
+      compare('avePool', planes, [g, x, shared(planes * g.outH * g.outW)], [2])
+      compare('avePoolBackward', planes, [g, shared(planes * g.outH * g.outW), shared(planes * g.inH * g.inW)], [2])
+    }
+    for (const [byRows, M, N, K] of [[false, 7, 37, 19], [true, 41, 6, 300]] as const) {
+      const blocks = Math.ceil((byRows ? M : N) / 4)
+      compare('gemm', blocks, [byRows, true, false, M, N, K, 0.5, shared(M * K), 0, shared(K * N), 0, shared(M * N), 0], [11])
+    }
+  })
+
+  it('keeps small tasks and unshared arrays on the calling thread, and works after close', () => {
+    const a = new Float32Array(40).fill(1)
+    const out = new Float32Array(40)
+    pool.run('gather', 4, HUGE, a, out, 0, 1, 4, 10)
+    expect([...out]).toEqual([...a])
+    const solo = new TaskPool(2)
+    solo.close()
+    expect(solo.parallel).toBe(false)
+    const y = shared(40)
+    solo.run('scatter', 4, HUGE, shared(40), y, 0, 1, 4, 10, undefined)
+    expect(y.every((v) => Number.isFinite(v))).toBe(true)
+    expect(new TaskPool(1).parallel).toBe(false)
+  })
+
+  it('propagates an error thrown by a task', () => {
+    expect(() => pool.run('im2col', 4, HUGE, null as unknown as ConvGeometry, shared(10), 1, shared(10), 1, 1, 0)).toThrow(TypeError)
+    // The pool is still usable, and still parallel, afterwards.
+    expect(pool.problem).toBeUndefined()
+    expect(pool.parallel).toBe(true)
+    compare('gather', 6, [shared(4 * 6 * 10), shared(6 * 3 * 10), 1, 3, 6, 10], [1])
+  })
+})
