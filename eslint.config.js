@@ -12,7 +12,7 @@ const restrict = (files, patterns, message) => ({
 })
 
 export default [
-  ...neostandard({ ts: true, ignores: ['dist/**', 'coverage/**', 'node_modules/**', 'test-artifacts/**'] }),
+  ...neostandard({ ts: true, ignores: ['dist/**', 'coverage/**', 'node_modules/**', 'test-artifacts/**', 'scratch/**', 'data/**'] }),
   {
     files: ['**/*.ts'],
     rules: {
