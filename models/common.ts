@@ -45,8 +45,13 @@ export const JobFields = z.object({
   'worker-id': z.string().max(200).nullable().default(null),
   'lease-expires-at': Timestamp.nullable().default(null),
   'started-at': Timestamp.nullable().default(null),
-  'finished-at': Timestamp.nullable().default(null)
+  'finished-at': Timestamp.nullable().default(null),
+  /** After a retryable failure: not to be started again before this time (backoff). */
+  'retry-at': Timestamp.nullable().default(null)
 })
+
+/** Longest processing-log kept; longer messages are cut in the middle. */
+export const MAX_PROCESSING_LOG = 16_384
 
 /** Listing query: newest first, `limit` per page, `cursor` from the previous page's `next`. */
 export const ListQuery = z.object({

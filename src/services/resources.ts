@@ -169,8 +169,8 @@ export class Resources {
   }
 }
 
-function pendingJob (): { 'processing-state': 'pending', 'processing-log': string, attempts: number, 'worker-id': null, 'lease-expires-at': null, 'started-at': null, 'finished-at': null } {
-  return { 'processing-state': 'pending', 'processing-log': '', attempts: 0, 'worker-id': null, 'lease-expires-at': null, 'started-at': null, 'finished-at': null }
+function pendingJob (): { 'processing-state': 'pending', 'processing-log': string, attempts: number, 'worker-id': null, 'lease-expires-at': null, 'started-at': null, 'finished-at': null, 'retry-at': null } {
+  return { 'processing-state': 'pending', 'processing-log': '', attempts: 0, 'worker-id': null, 'lease-expires-at': null, 'started-at': null, 'finished-at': null, 'retry-at': null }
 }
 
 function lastPathSegment (url: string): string | null {

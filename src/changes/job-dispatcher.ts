@@ -1,0 +1,166 @@
+import { isJobType } from '../../models/documents.js'
+import type { Scheduler } from '../../schedulers/scheduler.js'
+import type { CouchDatabase } from '../db/couch.js'
+import { DESIGN } from '../db/design.js'
+import { ConflictError, NotFoundError } from '../lib/errors.js'
+import type { Logger } from '../lib/logger.js'
+import type { JobStore } from '../jobs/job-store.js'
+import { ChangesFeed } from './changes-feed.js'
+import type { Change } from './changes-feed.js'
+
+export interface JobDispatcherOptions {
+  couch: CouchDatabase
+  store: JobStore
+  scheduler: Scheduler
+  logger: Logger
+  /** Names this dispatcher's checkpoint (`_local/…`), so servers sharing a database keep their own. */
+  name?: string
+  maxAttempts: number
+  /** How often to look for expired leases (default: every 10 s). */
+  reapIntervalMs?: number
+  /** Also told about every change (the read cache, the auth cache). */
+  onChange?: (change: Change) => void
+  onLive?: (live: boolean) => void
+}
+
+/**
+ * Turns pending job documents into scheduler messages. It follows `_changes` from a checkpoint
+ * kept in a `_local` document (so a restart neither misses changes nor replays the database
+ * from the start), sweeps for jobs still pending on start (their messages may have died with a
+ * previous process), wakes jobs waiting for one that just ended, and returns jobs whose worker
+ * stopped renewing its lease. Scheduling never waits for job work; duplicates are harmless
+ * because workers claim before they run.
+ */
+export class JobDispatcher {
+  private readonly options: JobDispatcherOptions
+  private readonly checkpointId: string
+  private feed: ChangesFeed | undefined
+  private chain: Promise<void> = Promise.resolve()
+  private lastDone: unknown
+  private lastSaved: unknown
+  private checkpointRev: string | undefined
+  private timers: NodeJS.Timeout[] = []
+  private stopped = false
+
+  constructor (options: JobDispatcherOptions) {
+    this.options = options
+    this.checkpointId = `_local/elastic-thought-dispatcher-${options.name ?? 'default'}`
+  }
+
+  get isLive (): boolean {
+    return this.feed?.isLive ?? false
+  }
+
+  async start (): Promise<void> {
+    const since = await this.loadCheckpoint()
+    this.lastDone = since
+    this.lastSaved = since
+    this.feed = new ChangesFeed(this.options.couch, {
+      since,
+      includeDocs: true,
+      logger: this.options.logger,
+      ...(this.options.onLive === undefined ? {} : { onLive: this.options.onLive }),
+      onChange: (change) => {
+        this.options.onChange?.(change)
+        // One change at a time, in feed order, so the checkpoint only ever moves past changes
+        // whose jobs were handed to the scheduler.
+        this.chain = this.chain.then(async () => { await this.handle(change) }).catch((err: unknown) => {
+          this.options.logger.error({ err, docId: change.id }, 'scheduling a changed job failed')
+        })
+      }
+    })
+    this.feed.start()
+    await this.sweep()
+    this.timers.push(setInterval(() => { this.saveCheckpoint().catch(() => {}) }, 1000))
+    this.timers.push(setInterval(() => { this.reap().catch(() => {}) }, this.options.reapIntervalMs ?? 10_000))
+    for (const timer of this.timers) timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    for (const timer of this.timers) clearInterval(timer)
+    await this.feed?.stop()
+    await this.chain
+    await this.saveCheckpoint().catch(() => {})
+  }
+
+  /** Schedules every job still pending: run on start, cheap (one view query per job type). */
+  async sweep (): Promise<number> {
+    const pending = await this.options.store.idsInState('pending')
+    for (const { id } of pending) await this.schedule(id)
+    if (pending.length > 0) this.options.logger.info({ count: pending.length }, 'pending jobs scheduled at start')
+    return pending.length
+  }
+
+  /** Returns jobs with expired leases to the queue; their change then schedules them. */
+  async reap (): Promise<void> {
+    if (this.stopped) return
+    const reaped = await this.options.store.reapExpired(this.options.maxAttempts)
+    for (const job of reaped) this.options.logger.warn({ jobId: job.id, state: job.state }, 'expired lease reaped')
+  }
+
+  private async handle (change: Change): Promise<void> {
+    const doc = change.doc
+    if (change.deleted !== true && typeof doc === 'object' && doc !== null) {
+      const type: unknown = Reflect.get(doc, 'type')
+      const state: unknown = Reflect.get(doc, 'processing-state')
+      if (typeof type === 'string' && isJobType(type)) {
+        if (state === 'pending') await this.schedule(change.id)
+        else if (state === 'finished_successfully' || state === 'failed' || state === 'cancelled') await this.wakeDependents(change.id)
+      }
+    }
+    this.lastDone = change.seq
+  }
+
+  // A dataset waiting for its datafile (or a classify job for its training job) polls with a
+  // backoff; when the input ends, schedule the waiters now instead of at their next poll.
+  private async wakeDependents (id: string): Promise<void> {
+    const res = await this.options.couch.view(DESIGN, 'by-reference', { key: id, include_docs: true, limit: 1000 })
+    for (const row of res.rows) {
+      const doc = row.doc
+      if (typeof doc === 'object' && doc !== null && Reflect.get(doc, 'processing-state') === 'pending') await this.schedule(row.id)
+    }
+  }
+
+  private async schedule (id: string): Promise<void> {
+    await this.options.scheduler.schedule({ 'doc-id-to-process': id })
+  }
+
+  private async loadCheckpoint (): Promise<unknown> {
+    try {
+      const doc = await this.options.couch.get(this.checkpointId)
+      const rev: unknown = typeof doc === 'object' && doc !== null ? Reflect.get(doc, '_rev') : undefined
+      this.checkpointRev = typeof rev === 'string' ? rev : undefined
+      const since: unknown = typeof doc === 'object' && doc !== null ? Reflect.get(doc, 'since') : undefined
+      if (since !== undefined) return since
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err
+    }
+    // First start against this database: nothing before now needs replaying, because the
+    // sweep schedules whatever is still pending.
+    return 'now'
+  }
+
+  private async saveCheckpoint (): Promise<void> {
+    const since = this.lastDone
+    if (since === this.lastSaved || since === 'now') return
+    try {
+      this.checkpointRev = await this.options.couch.put({ _id: this.checkpointId, ...(this.checkpointRev === undefined ? {} : { _rev: this.checkpointRev }), since, 'saved-at': new Date().toISOString() })
+      this.lastSaved = since
+    } catch (err) {
+      // Another process with the same dispatcher name wrote it: adopt its revision next time.
+      if (err instanceof ConflictError) this.checkpointRev = await this.currentCheckpointRev()
+      else throw err
+    }
+  }
+
+  private async currentCheckpointRev (): Promise<string | undefined> {
+    try {
+      const doc = await this.options.couch.get(this.checkpointId)
+      const rev: unknown = typeof doc === 'object' && doc !== null ? Reflect.get(doc, '_rev') : undefined
+      return typeof rev === 'string' ? rev : undefined
+    } catch {
+      return undefined
+    }
+  }
+}
