@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { BaseDocument, BlobUri, HttpUrl, JobFields, TenantId } from './common.js'
+import { UploadedFileField } from './uploaded-file.js'
 
 /** What a datafile holds, known once the worker has looked inside it. */
 export const DatafileFormat = z.enum(['images-tar-gz', 'lmdb', 'leveldb'])
@@ -21,11 +22,17 @@ export const Datafile = BaseDocument.merge(JobFields).extend({
 export type Datafile = z.infer<typeof Datafile>
 
 export const NewDatafile = z.object({
-  url: HttpUrl,
+  /** Where to download the datafile from; or upload it as the multipart `file` field. */
+  url: HttpUrl.optional(),
+  file: UploadedFileField.optional(),
   name: z.string().min(1).max(200).optional(),
   // Accepted for the original's clients (its API docs told them to send these); the format is
   // detected from the content instead.
   layers_type: z.enum(['IMAGE_DATA', 'DATA']).optional(),
   layers_data_param: z.object({ backend: z.enum(['LMDB', 'LEVELDB']).optional() }).strict().optional()
-}).strict()
+}).strict().superRefine((value, ctx) => {
+  if ((value.url === undefined) === (value.file === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['url'], message: "give either 'url' (JSON or form field) or a 'file' upload (multipart/form-data)" })
+  }
+})
 export type NewDatafile = z.infer<typeof NewDatafile>

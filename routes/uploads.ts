@@ -13,4 +13,8 @@ export async function enableUploads (scope: FastifyInstance, options: UploadOpti
   await scope.register(fastifyMultipart, {
     limits: { fileSize: options.maxUploadBytes, files: 100, fields: 200, fieldSize: 64 * 1024, parts: 300 }
   })
+  // A request that failed after its files were stored must not leave them behind.
+  scope.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode >= 400) await scope.uploads.discard(request)
+  })
 }

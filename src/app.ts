@@ -68,7 +68,7 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
   await app.register(async (authed) => {
     await authed.register(auth)
     await authed.register(userRoutes)
-    await authed.register(datafileRoutes)
+    await authed.register(datafileRoutes, { maxUploadBytes: options.maxUploadBytes })
     await authed.register(datasetRoutes)
     await authed.register(solverRoutes, { maxUploadBytes: options.maxUploadBytes })
     await authed.register(trainingJobRoutes)

@@ -1,7 +1,13 @@
 import { createBlobStore } from '../blobstore/index.js'
 import type { BlobStore } from '../blobstore/blob-store.js'
 import type { ServerConfig } from './config.js'
-import { ChangesFeed } from './changes/changes-feed.js'
+import { JobDispatcher } from './changes/job-dispatcher.js'
+import { createScheduler } from '../schedulers/index.js'
+import type { Scheduler } from '../schedulers/scheduler.js'
+import { createJobHandler } from './jobs/job-handler.js'
+import { JobStore } from './jobs/job-store.js'
+import { createRunners } from './jobs/runners/index.js'
+import { createWorkerId } from './jobs/worker-id.js'
 import { CouchDatabase, parseCouchUrl, scrubUrl } from './db/couch.js'
 import type { CouchLocation } from './db/couch.js'
 import { installDesign } from './db/design.js'
@@ -18,13 +24,16 @@ import { checkPrototxt } from './services/prototxt-check.js'
 import { PrototxtIntake } from './services/prototxt-intake.js'
 import { Resources } from './services/resources.js'
 import { UserService } from './services/user-service.js'
+import { Uploads } from './services/uploads.js'
 
 export interface Deps {
   services: AppServices
   couch: CouchDatabase
   documents: Documents
   blobs: BlobStore
-  feed: ChangesFeed
+  store: JobStore
+  scheduler: Scheduler
+  dispatcher: JobDispatcher
   /** Closes everything created here, in reverse order of creation. Idempotent. */
   close: () => Promise<void>
 }
@@ -33,7 +42,15 @@ export interface Deps {
  * The only place implementations are chosen: builds every backend and service from the
  * parsed config, and closes them again in reverse order.
  */
-export async function createDeps (config: ServerConfig, logger: Logger): Promise<Deps> {
+export interface DepsOptions {
+  /**
+   * Run jobs in this process when the scheduler is in-process (default true). Off for tests
+   * and benchmarks of the API alone, which then see documents stay where they put them.
+   */
+  runJobs?: boolean
+}
+
+export async function createDeps (config: ServerConfig, logger: Logger, options: DepsOptions = {}): Promise<Deps> {
   const closers: Array<() => Promise<void>> = []
   try {
     let location: CouchLocation
@@ -69,27 +86,51 @@ export async function createDeps (config: ServerConfig, logger: Logger): Promise
     const resources = new Resources({ repo, intake, blobs })
     const health = createHealthCheck({ database: databaseProbe(couch), blobStore: async () => { await blobs.exists('health-probe') } })
 
-    // The read cache is only trusted while this feed is connected (see DocumentCache).
-    const feed = new ChangesFeed(couch, {
-      since: 'now',
-      includeDocs: false,
-      logger: logger.child({ component: 'changes' }),
+    const store = new JobStore(documents)
+    const scheduler = createScheduler(config.scheduler, logger.child({ component: 'scheduler' }))
+    closers.push(async () => { await scheduler.close() })
+    // One feed serves the dispatcher and the read cache, which is only trusted while the feed
+    // is connected (see DocumentCache).
+    const dispatcher = new JobDispatcher({
+      couch,
+      store,
+      scheduler,
+      maxAttempts: config.jobs.maxAttempts,
+      logger: logger.child({ component: 'dispatcher' }),
       onLive: (live) => cache.setLive(live),
       onChange: (change) => {
         cache.invalidate(change.id, change.changes?.[0]?.rev)
         if (change.id.startsWith('user:')) users.forget(change.id)
       }
     })
-    feed.start()
-    closers.push(async () => { await feed.stop() })
+    await dispatcher.start()
+    closers.push(async () => { await dispatcher.stop() })
+
+    if (config.scheduler.kind === 'in-process' && options.runJobs !== false) {
+      // Jobs run in this process; with NSQ they run in elastic-thought-worker processes.
+      const handler = createJobHandler({
+        store,
+        blobs,
+        runners: createRunners({ fetcher, allowPrivateUrls: config.jobs.allowPrivateUrls, maxBytes: config.maxUploadBytes, caffeBin: config.jobs.caffeBin, gpu: config.jobs.gpu }),
+        workerId: createWorkerId('server'),
+        leaseMs: config.jobs.leaseMs,
+        maxAttempts: config.jobs.maxAttempts,
+        workRoot: config.jobs.workDir,
+        logger: logger.child({ component: 'worker' })
+      })
+      const consumer = scheduler.startConsumer(handler, { concurrency: config.scheduler.concurrency })
+      closers.push(async () => { await consumer.close({ graceMs: 10_000 }) })
+    }
 
     let closed: Promise<void> | undefined
     return {
-      services: { users, resources, health },
+      services: { users, resources, health, uploads: new Uploads(blobs, config.maxUploadBytes) },
       couch,
       documents,
       blobs,
-      feed,
+      store,
+      scheduler,
+      dispatcher,
       close: async () => {
         closed ??= closeAll(closers)
         await closed

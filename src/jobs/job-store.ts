@@ -56,24 +56,25 @@ export class JobStore {
    * its attempts is failed instead of run.
    */
   async claim (id: string, workerId: string, leaseMs: number, maxAttempts: number): Promise<ClaimResult> {
-    let outcome: ClaimResult = { kind: 'skipped', state: 'unknown' }
+    // Set inside the update function, which may run more than once (409 retries): the last run wins.
+    const box: { outcome: ClaimResult } = { outcome: { kind: 'skipped', state: 'unknown' } }
     const result = await casUpdate<JobDocument>(async () => await this.readJob(id), this.writer(), (doc) => {
       const now = new Date()
       if (doc['processing-state'] !== 'pending') {
-        outcome = { kind: 'skipped', state: doc['processing-state'] }
+        box.outcome = { kind: 'skipped', state: doc['processing-state'] }
         return null
       }
       if (doc.attempts >= maxAttempts) {
         const next = { ...doc, 'processing-state': 'failed' as const, 'finished-at': now.toISOString(), 'worker-id': null, 'lease-expires-at': null, 'processing-log': clip(`gave up after ${doc.attempts} attempt${doc.attempts === 1 ? '' : 's'}: ${doc['processing-log'] === '' ? 'no attempt finished' : doc['processing-log']}`) }
-        outcome = { kind: 'exhausted', job: next }
+        box.outcome = { kind: 'exhausted', job: next }
         return next
       }
       const next = { ...doc, 'processing-state': 'processing' as const, 'worker-id': workerId, attempts: doc.attempts + 1, 'lease-expires-at': new Date(now.getTime() + leaseMs).toISOString(), 'started-at': now.toISOString(), 'retry-at': null }
-      outcome = { kind: 'claimed', job: next }
+      box.outcome = { kind: 'claimed', job: next }
       return next
     })
     // The written copy carries the new _rev.
-    return outcome.kind === 'skipped' ? outcome : { ...outcome, job: result.doc }
+    return box.outcome.kind === 'skipped' ? box.outcome : { ...box.outcome, job: result.doc }
   }
 
   /** Extends this worker's lease; throws LeaseLostError if the job was cancelled or taken over. */

@@ -4,12 +4,17 @@ import type { TenantId } from '../../models/common.js'
 import type { Resources } from '../services/resources.js'
 import type { Principal, UserService } from '../services/user-service.js'
 import type { HealthCheck } from '../services/health.js'
+import type { Uploads } from '../services/uploads.js'
+import type { Artifacts } from '../services/artifacts.js'
 
 /** The services routes may use; the composition root builds them, tests may swap any. */
 export interface AppServices {
   users: UserService
   resources: Resources
   health: HealthCheck
+  uploads: Uploads
+  /** Optional until the composition root builds it; routes/artifacts.ts needs it. */
+  artifacts?: Artifacts
 }
 
 declare module 'fastify' {
@@ -17,6 +22,8 @@ declare module 'fastify' {
     users: UserService
     resources: Resources
     health: HealthCheck
+    uploads: Uploads
+    artifacts: Artifacts
   }
   interface FastifyRequest {
     /** Set by the auth hook on authenticated routes. */
@@ -30,6 +37,8 @@ export default fp(async function depsPlugin (app: FastifyInstance, services: App
   app.decorate('users', services.users)
   app.decorate('resources', services.resources)
   app.decorate('health', services.health)
+  app.decorate('uploads', services.uploads)
+  if (services.artifacts !== undefined) app.decorate('artifacts', services.artifacts)
   app.decorateRequest('principal', null)
   app.decorateRequest('tenantId', '' as TenantId)
 }, { name: 'deps' })

@@ -1,4 +1,5 @@
 import type { BlobStore } from '../../blobstore/blob-store.js'
+import { blobUri } from '../../blobstore/blob-uri.js'
 import type { NewClassifier } from '../../models/classifier.js'
 import type { ClassifyImage, NewClassifyJob } from '../../models/classify-job.js'
 import type { ListQuery, TenantId } from '../../models/common.js'
@@ -41,17 +42,22 @@ export class Resources {
     return await this.repo.list(tenant, type, query)
   }
 
+  /** A datafile to download from its URL, or one already uploaded (the worker then only checks it). */
   async createDatafile (tenant: TenantId, input: NewDatafile): Promise<DocumentOf<'datafile'>> {
-    return await this.repo.create(tenant, 'datafile', {
+    const upload = input.file
+    const fields = {
       ...pendingJob(),
-      url: input.url,
-      name: input.name ?? lastPathSegment(input.url),
-      'blob-url': null,
+      url: input.url ?? null,
+      name: input.name ?? (upload === undefined ? lastPathSegment(input.url ?? '') : upload.filename.slice(0, 200) || null),
+      'blob-url': upload === undefined ? null : blobUri(upload.key),
       format: null,
-      size: null,
+      size: upload?.size ?? null,
       labels: null,
       'image-count': null
-    })
+    }
+    return upload === undefined
+      ? await this.repo.create(tenant, 'datafile', fields)
+      : await this.repo.create(tenant, 'datafile', fields, upload.docId)
   }
 
   async createDataset (tenant: TenantId, input: NewDataset): Promise<DocumentOf<'dataset'>> {

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import type { ServerConfig } from '../../src/config.js'
 import { createDeps } from '../../src/deps.js'
-import type { Deps } from '../../src/deps.js'
+import type { Deps, DepsOptions } from '../../src/deps.js'
 import { createLogger } from '../../src/lib/logger.js'
 
 /** A config for tests: the shared test CouchDB server, a fresh database, memory blobs. */
@@ -32,15 +32,19 @@ export interface TestApp {
   close: () => Promise<void>
 }
 
-/** The real app over real services, wired by the real composition root; close() drops the database. */
-export async function startTestApp (overrides: Partial<ServerConfig> = {}): Promise<TestApp> {
+/**
+ * The real app over real services, wired by the real composition root; close() drops the
+ * database. Jobs do not run unless `options.runJobs` is set, so route tests see documents as
+ * they left them.
+ */
+export async function startTestApp (overrides: Partial<ServerConfig> = {}, options: DepsOptions = { runJobs: false }): Promise<TestApp> {
   const config = testConfig(overrides)
   const logger = createLogger(config.logLevel)
-  const deps = await createDeps(config, logger)
+  const deps = await createDeps(config, logger, options)
   const app = await buildApp(deps.services, { registration: config.registration, maxUploadBytes: config.maxUploadBytes, logger: false })
   await app.ready()
   // Wait for the changes feed so tests also exercise the read cache, as production does.
-  for (let i = 0; i < 400 && !deps.feed.isLive; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  for (let i = 0; i < 400 && !deps.dispatcher.isLive; i++) await new Promise((resolve) => setTimeout(resolve, 10))
   return {
     app,
     deps,
