@@ -140,7 +140,7 @@ export async function openArchiveSource (input: ArchiveInput, limits: ArchiveLim
   }
 
   if (!gzip) return { stats, chunks: counted(raw()) }
-  const gunzip = createGunzip()
+  const gunzip = createGunzip({ chunkSize: 64 * 1024 })
   // Failures surface through gunzip's iterator (pipeline destroys it with the cause).
   pipeline(raw(), gunzip).catch(() => {})
   return { stats, chunks: counted(gunzip) }

@@ -42,6 +42,8 @@ export interface SplitStreams {
 }
 
 const FILE_MODE_BITS = 0o777
+// Up to this size a file is read whole and batched synchronously; larger ones stream through.
+const SMALL_FILE_BYTES = 1024 * 1024
 
 function changed (detail: string): ArchiveError {
   return new ArchiveError('changed', `the archive is not the one that was inspected: ${detail}`)
@@ -88,7 +90,7 @@ export function splitArchive (input: ArchiveInput, options: SplitOptions): Split
         uname: entry.uname,
         gname: entry.gname,
         mtime: entry.mtime
-      }, entry.body())
+      }, entry.size <= SMALL_FILE_BYTES ? await entry.read() : entry.body())
       side.imageCount++
       side.counts[label] = (side.counts[label] ?? 0) + 1
     })

@@ -20,6 +20,8 @@ export interface TarEntry {
   peek: (n: number) => Promise<Buffer>
   /** The body chunk by chunk, as views into the decompressed stream; unread bytes are skipped. */
   body: () => AsyncGenerator<Buffer>
+  /** The whole body as one buffer (a view when it sits in one chunk): for small files only. */
+  read: () => Promise<Buffer>
 }
 
 export interface TarReadOptions {
@@ -79,7 +81,7 @@ class ByteQueue {
     let out: Buffer
     if (first.length >= n) {
       out = first.subarray(0, n)
-      this.#drop(n)
+      this.drop(n)
     } else {
       out = Buffer.allocUnsafe(n)
       let o = 0
@@ -87,7 +89,7 @@ class ByteQueue {
         const c = this.#chunks[0] as Buffer
         const k = Math.min(c.length, n - o)
         c.copy(out, o, 0, k)
-        this.#drop(k)
+        this.drop(k)
         o += k
       }
     }
@@ -99,7 +101,7 @@ class ByteQueue {
     const first = this.#chunks[0] as Buffer
     const n = Math.min(max, first.length)
     const out = first.subarray(0, n)
-    this.#drop(n)
+    this.drop(n)
     return out
   }
 
@@ -108,7 +110,7 @@ class ByteQueue {
     while (n > 0) {
       if (this.#length === 0 && !(await this.fill(1))) return false
       const k = Math.min(n, (this.#chunks[0] as Buffer).length)
-      this.#drop(k)
+      this.drop(k)
       n -= k
     }
     return true
@@ -118,12 +120,20 @@ class ByteQueue {
     await this.#it.return?.()
   }
 
-  #drop (n: number): void {
-    const first = this.#chunks[0] as Buffer
-    if (n === first.length) this.#chunks.shift()
-    else this.#chunks[0] = first.subarray(n)
+  /** Consumes n buffered bytes (n ≤ length), across chunks if need be. */
+  drop (n: number): void {
     this.#length -= n
     this.position += n
+    while (n > 0) {
+      const first = this.#chunks[0] as Buffer
+      if (n >= first.length) {
+        this.#chunks.shift()
+        n -= first.length
+      } else {
+        this.#chunks[0] = first.subarray(n)
+        n = 0
+      }
+    }
   }
 }
 
@@ -153,7 +163,7 @@ export async function * readTarEntries (chunks: AsyncIterable<Buffer>, options: 
   let first = true
   try {
     for (;;) {
-      if (!(await q.fill(BLOCK))) {
+      if (q.length < BLOCK && !(await q.fill(BLOCK))) {
         if (first) throw notATar(q.peek(q.length), options.compression)
         throw truncated(q.length === 0 ? 'without tar\'s end-of-archive marker' : 'inside a tar header')
       }
@@ -166,7 +176,7 @@ export async function * readTarEntries (chunks: AsyncIterable<Buffer>, options: 
       if (ex?.linkpath !== undefined && !META_TYPES.has(header.type)) header.linkpath = ex.linkpath
       if (header.nullBlock) {
         // Two zero blocks end the archive; a lone one at the very end is tolerated as well.
-        if (!(await q.fill(BLOCK)) || q.peek(BLOCK).every((b) => b === 0)) break
+        if ((q.length < BLOCK && !(await q.fill(BLOCK))) || q.peek(BLOCK).every((b) => b === 0)) break
         continue
       }
       if (!header.cksumValid) {
@@ -208,8 +218,14 @@ export async function * readTarEntries (chunks: AsyncIterable<Buffer>, options: 
         linkpath: header.linkpath ?? '',
         peek: async (n) => {
           const want = Math.min(n, remaining)
-          if (!(await q.fill(want))) throw truncated(`in the middle of '${path}'`)
+          if (q.length < want && !(await q.fill(want))) throw truncated(`in the middle of '${path}'`)
           return q.peek(want)
+        },
+        read: async () => {
+          if (remaining !== size) throw new Error(`the body of '${path}' has already been read`)
+          if (q.length < size && !(await q.fill(size))) throw truncated(`in the middle of '${path}'`)
+          remaining = 0
+          return q.take(size)
         },
         body: async function * () {
           while (remaining > 0) {
@@ -221,7 +237,10 @@ export async function * readTarEntries (chunks: AsyncIterable<Buffer>, options: 
         }
       }
       yield entry
-      if (!(await q.skip(remaining + padding(size)))) throw truncated(`in the middle of '${path}'`)
+      // Most entries end inside the buffered chunk: no await, no promise.
+      const rest = remaining + padding(size)
+      if (rest <= q.length) q.drop(rest)
+      else if (!(await q.skip(rest))) throw truncated(`in the middle of '${path}'`)
       remaining = 0
     }
     // Record padding, and any trailing garbage, still counts against the limits.

@@ -59,27 +59,35 @@ export class TarGzWriter {
     return this.#gzip
   }
 
-  async writeFile (meta: TarFileMeta, body: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
+  /** Appends one file; a Buffer body is batched without awaiting unless the batch is full. */
+  async writeFile (meta: TarFileMeta, body: Buffer | AsyncIterable<Buffer>): Promise<void> {
     const header = new Header({ ...meta, type: 'File', mtime: meta.mtime ?? new Date(0) })
     const block = Buffer.alloc(BLOCK)
     if (header.encode(block)) {
-      await this.#write(new Pax({ path: meta.path, uid: meta.uid, gid: meta.gid, uname: meta.uname, gname: meta.gname, size: meta.size, mtime: meta.mtime }).encode())
+      this.#append(new Pax({ path: meta.path, uid: meta.uid, gid: meta.gid, uname: meta.uname, gname: meta.gname, size: meta.size, mtime: meta.mtime }).encode())
     }
-    await this.#write(block)
-    let written = 0
-    for await (const chunk of body) {
-      written += chunk.length
-      if (written > meta.size) throw new Error(`tar body of '${meta.path}' is longer than its header says`)
-      await this.#write(chunk)
+    this.#append(block)
+    if (Buffer.isBuffer(body)) {
+      if (body.length !== meta.size) throw new Error(`tar body of '${meta.path}' is ${body.length} bytes, its header says ${meta.size}`)
+      this.#append(body)
+    } else {
+      let written = 0
+      for await (const chunk of body) {
+        written += chunk.length
+        if (written > meta.size) throw new Error(`tar body of '${meta.path}' is longer than its header says`)
+        this.#append(chunk)
+        if (this.#batchBytes >= BATCH_BYTES) await this.#flush()
+      }
+      if (written !== meta.size) throw new Error(`tar body of '${meta.path}' is shorter than its header says`)
     }
-    if (written !== meta.size) throw new Error(`tar body of '${meta.path}' is shorter than its header says`)
     const pad = (BLOCK - (meta.size % BLOCK)) % BLOCK
-    if (pad > 0) await this.#write(ZEROS.subarray(0, pad))
+    if (pad > 0) this.#append(ZEROS.subarray(0, pad))
+    if (this.#batchBytes >= BATCH_BYTES) await this.#flush()
   }
 
   /** Writes the end-of-archive blocks and ends the gzip stream. */
   async end (): Promise<void> {
-    await this.#write(ZEROS)
+    this.#append(ZEROS)
     await this.#flush()
     this.#gzip.end()
   }
@@ -88,17 +96,11 @@ export class TarGzWriter {
     this.#gzip.destroy(err)
   }
 
-  async #write (buf: Buffer): Promise<void> {
+  #append (buf: Buffer): void {
     this.bytes += buf.length
-    if (buf.length >= BATCH_BYTES) {
-      await this.#flush()
-      await this.#push(buf)
-      return
-    }
     // Views are kept as they are: tar bodies come from fresh zlib buffers that nobody reuses.
     this.#batch.push(buf)
     this.#batchBytes += buf.length
-    if (this.#batchBytes >= BATCH_BYTES) await this.#flush()
   }
 
   async #flush (): Promise<void> {
