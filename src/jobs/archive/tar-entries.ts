@@ -69,10 +69,17 @@ class ByteQueue {
     return true
   }
 
+  /** The first n buffered bytes (n ≤ length), without consuming them. */
   peek (n: number): Buffer {
     const first = this.#chunks[0]
     if (first !== undefined && first.length >= n) return first.subarray(0, n)
-    return Buffer.concat(this.#chunks, this.#length).subarray(0, n)
+    const parts: Buffer[] = []
+    for (let have = 0, i = 0; have < n; i++) {
+      const c = this.#chunks[i] as Buffer
+      parts.push(c)
+      have += c.length
+    }
+    return Buffer.concat(parts).subarray(0, n)
   }
 
   /** n bytes (n ≤ length), a view when they sit in one chunk. */
