@@ -1,5 +1,5 @@
 import { col2im, im2col, type ConvGeometry } from './im2col.js'
-import { biasGradientRows, gatherRows, LAYOUT_FUNCTIONS, scatterRows } from './layout-kernels.js'
+import { gatherRows, LAYOUT_FUNCTIONS, scatterRows } from './layout-kernels.js'
 import { GEMM_CONSTANTS, GEMM_FUNCTIONS, gemmBlock, PACK_A_SIZE, PACK_B_SIZE, threadPackBuffers } from './packed-gemm.js'
 import { avePoolBackward, avePoolForward, maxPoolBackward, maxPoolForward, POOL_CONSTANTS, POOL_FUNCTIONS, type PoolGeometry } from './pool-kernels.js'
 
@@ -13,7 +13,6 @@ const impl = {
   col2im,
   scatterRows,
   gatherRows,
-  biasGradientRows,
   gemmBlock,
   threadPackBuffers,
   maxPoolForward,
@@ -45,10 +44,7 @@ export const TASKS = {
   gather: (m0: number, m1: number, dy: Float32Array, out: Float32Array, b0: number, bc: number, M: number, N: number): void => {
     impl.gatherRows(dy, out, b0, bc, M, N, m0, m1)
   },
-  biasGradient: (m0: number, m1: number, dy: Float32Array, batch: number, M: number, N: number, db: Float32Array): void => {
-    impl.biasGradientRows(dy, batch, M, N, db, m0, m1)
-  },
-  maxPool: (p0: number, p1: number, g: PoolGeometry, x: Float32Array, y: Float32Array, mask: Int32Array): void => {
+  maxPool: (p0: number, p1: number, g: PoolGeometry, x: Float32Array, y: Float32Array, mask: Int32Array | undefined): void => {
     impl.maxPoolForward(g, x, y, mask, p0, p1)
   },
   maxPoolBackward: (p0: number, p1: number, g: PoolGeometry, dy: Float32Array, mask: Int32Array, dx: Float32Array): void => {

@@ -34,6 +34,7 @@ export class ConvolutionLayer extends BaseLayer {
   private chunk = 1
   private col: Float32Array = allocFloats(0)
   private out: Float32Array = allocFloats(0)
+  private onesVector: Float32Array = allocFloats(0)
   /** The column buffer holds the whole batch's im2col from the last forward (reused by backward). */
   private colHoldsBatch = false
 
@@ -154,18 +155,22 @@ export class ConvolutionLayer extends BaseLayer {
       } else {
         k.run('im2col', bc, bc * Kg * this.group * N, g, x, inDim, this.col, N, ld, b0)
       }
+      // The bias is written first and the GEMM adds to it (beta = 1): cheaper than a pass after.
+      const beta = bias === undefined ? 0 : 1
       if (bc === 1) {
         // One image: the GEMM writes straight into the top, which has the same M×N layout.
+        const yOff = b0 * M * N
+        if (bias !== undefined) for (let m = 0; m < M; m++) y.fill(bias[m]!, yOff + m * N, yOff + (m + 1) * N)
         for (let gi = 0; gi < this.group; gi++) {
-          k.gemm(false, false, Mg, N, Kg, 1, w, gi * Mg * Kg, src, srcOff + gi * Kg * ld, 0, y, b0 * M * N + gi * Mg * N)
+          k.gemm(false, false, Mg, N, Kg, 1, w, gi * Mg * Kg, src, srcOff + gi * Kg * ld, beta, y, yOff + gi * Mg * N)
         }
-        if (bias !== undefined) addBias(y, b0 * M * N, M, N, bias)
         continue
       }
+      if (bias !== undefined) for (let m = 0; m < M; m++) this.out.fill(bias[m]!, m * ld, (m + 1) * ld)
       for (let gi = 0; gi < this.group; gi++) {
-        k.gemm(false, false, Mg, ld, Kg, 1, w, gi * Mg * Kg, src, srcOff + gi * Kg * ld, 0, this.out, gi * Mg * ld)
+        k.gemm(false, false, Mg, ld, Kg, 1, w, gi * Mg * Kg, src, srcOff + gi * Kg * ld, beta, this.out, gi * Mg * ld)
       }
-      k.run('scatter', M, M * ld, this.out, y, b0, bc, M, N, bias)
+      k.run('scatter', M, M * ld, this.out, y, b0, bc, M, N, undefined)
     }
     this.colHoldsBatch = !one && this.chunk >= batch
   }
@@ -187,8 +192,8 @@ export class ConvolutionLayer extends BaseLayer {
     const one = this.is1x1()
     const wantW = this.paramPropagateDown[0] === true
     const wantX = propagateDown[0] === true
-    if (this.biasTerm && this.paramPropagateDown[1] === true) k.run('biasGradient', M, batch * M * N, dy, batch, M, N, at(this.blobs, 1).diff)
-    if (!wantW && !wantX) return
+    const db = this.biasTerm && this.paramPropagateDown[1] === true ? at(this.blobs, 1).diff : undefined
+    if (!wantW && !wantX && db === undefined) return
     const dw = weights.diff
     const dx = wantX ? xb.diff : undefined
     for (let b0 = 0; b0 < batch; b0 += this.chunk) {
@@ -201,6 +206,8 @@ export class ConvolutionLayer extends BaseLayer {
         dOut = this.out
         dOutOff = 0
       }
+      // Bias gradient: row sums of the chunk's M × bc·N top gradient, as a GEMV with ones.
+      if (db !== undefined) k.gemv(false, M, ld, 1, dOut, dOutOff, this.ones(ld), 0, 1, db, 0)
       if (wantW) {
         let src: Float32Array = this.col
         let srcOff = 0
@@ -232,6 +239,12 @@ export class ConvolutionLayer extends BaseLayer {
     }
   }
 
+  /** A vector of `n` ones (for bias gradients), grown on demand. */
+  private ones (n: number): Float32Array {
+    if (this.onesVector.length < n) this.onesVector = allocFloats(n).fill(1)
+    return this.onesVector
+  }
+
   private geometry (): ConvGeometry {
     if (this.geom === undefined) this.fail('used before setUp')
     return this.geom
@@ -240,11 +253,4 @@ export class ConvolutionLayer extends BaseLayer {
 
 function grow (a: Float32Array, n: number): Float32Array {
   return a.length >= n ? a : allocFloats(n)
-}
-
-function addBias (y: Float32Array, off: number, M: number, N: number, bias: Float32Array): void {
-  for (let m = 0; m < M; m++) {
-    const bm = bias[m]!
-    for (let n = off + m * N, end = n + N; n < end; n++) y[n]! += bm
-  }
 }

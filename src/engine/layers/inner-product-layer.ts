@@ -1,4 +1,4 @@
-import { Blob } from '../blob.js'
+import { allocFloats, Blob } from '../blob.js'
 import type { LayerContext } from '../layer.js'
 import type { InnerProductParameter, LayerParameter } from '../proto/caffe.js'
 import { at, BaseLayer } from './base-layer.js'
@@ -15,6 +15,7 @@ export class InnerProductLayer extends BaseLayer {
   private axis = 1
   private K = 0
   private M = 0
+  private onesVector: Float32Array = allocFloats(0)
 
   constructor (param: LayerParameter, ctx: LayerContext) {
     super(param, ctx, 'InnerProduct', { bottoms: [1, 1], tops: [1, 1] })
@@ -54,17 +55,17 @@ export class InnerProductLayer extends BaseLayer {
     const y = at(top, 0).data
     const k = this.ctx.kernels
     const w = at(this.blobs, 0).data
-    if (M === 1) {
-      k.gemv(this.transpose, this.transpose ? K : N, this.transpose ? N : K, 1, w, 0, at(bottom, 0).data, 0, 0, y, 0)
-    } else {
-      k.gemm(false, !this.transpose, M, N, K, 1, at(bottom, 0).data, 0, w, 0, 0, y, 0)
-    }
+    // The bias is written first and the product added to it (beta = 1).
+    let beta = 0
     if (this.biasTerm) {
       const b = at(this.blobs, 1).data
-      for (let i = 0; i < M; i++) {
-        const row = i * N
-        for (let j = 0; j < N; j++) y[row + j]! += b[j]!
-      }
+      for (let i = 0; i < M; i++) y.set(b, i * N)
+      beta = 1
+    }
+    if (M === 1) {
+      k.gemv(this.transpose, this.transpose ? K : N, this.transpose ? N : K, 1, w, 0, at(bottom, 0).data, 0, beta, y, 0)
+    } else {
+      k.gemm(false, !this.transpose, M, N, K, 1, at(bottom, 0).data, 0, w, 0, beta, y, 0)
     }
   }
 
@@ -80,12 +81,9 @@ export class InnerProductLayer extends BaseLayer {
       else k.gemm(true, false, N, K, M, 1, dy, 0, xb.data, 0, 1, weights.diff, 0)
     }
     if (this.biasTerm && this.paramPropagateDown[1] === true) {
-      const db = at(this.blobs, 1).diff
-      for (let j = 0; j < N; j++) {
-        let s = 0
-        for (let i = 0; i < M; i++) s += dy[i * N + j]!
-        db[j]! += s
-      }
+      // Column sums of dy (M × N): dyᵀ · ones.
+      if (this.onesVector.length < M) this.onesVector = allocFloats(M).fill(1)
+      k.gemv(true, M, N, 1, dy, 0, this.onesVector, 0, 1, at(this.blobs, 1).diff, 0)
     }
     if (propagateDown[0] === true) {
       k.gemm(false, this.transpose, M, K, N, 1, dy, 0, weights.data, 0, 0, xb.diff, 0)

@@ -1,4 +1,4 @@
-import type { Blob } from '../blob.js'
+import { allocFloats, type Blob } from '../blob.js'
 import type { LayerContext } from '../layer.js'
 import type { LayerParameter, PoolingParameter } from '../proto/caffe.js'
 import type { PoolGeometry } from '../kernels/pool-kernels.js'
@@ -32,6 +32,8 @@ export class PoolingLayer extends BaseLayer {
   private outH = 0
   private outW = 0
   private mask: Int32Array = new Int32Array(new SharedArrayBuffer(0))
+  private maskValid = false
+  private scratch: Float32Array = allocFloats(0)
 
   constructor (param: LayerParameter, ctx: LayerContext) {
     super(param, ctx, 'Pooling', { bottoms: [1, 1], tops: [1, 2] })
@@ -100,7 +102,10 @@ export class PoolingLayer extends BaseLayer {
       k.run('avePool', planes, xb.count, g, xb.data, y)
       return
     }
-    k.run('maxPool', planes, xb.count, g, xb.data, y, this.mask)
+    // Inference needs no argmax, and the maxima alone are several times cheaper.
+    const wantMask = this.ctx.phase === 'TRAIN' || top.length > 1
+    k.run('maxPool', planes, xb.count, g, xb.data, y, wantMask ? this.mask : undefined)
+    this.maskValid = wantMask
     if (top.length > 1) {
       const maskTop = at(top, 1).data
       for (let i = 0; i < y.length; i++) maskTop[i] = this.mask[i]!
@@ -112,9 +117,20 @@ export class PoolingLayer extends BaseLayer {
     const xb = at(bottom, 0)
     const planes = xb.dim(0) * xb.dim(1)
     const g = this.geometry()
+    const k = this.ctx.kernels
     const dy = at(top, 0).diff
-    if (this.method === 'MAX') this.ctx.kernels.run('maxPoolBackward', planes, xb.count, g, dy, this.mask, xb.diff)
-    else this.ctx.kernels.run('avePoolBackward', planes, xb.count, g, dy, xb.diff)
+    if (this.method === 'AVE') {
+      k.run('avePoolBackward', planes, xb.count, g, dy, xb.diff)
+      return
+    }
+    if (!this.maskValid) {
+      // A TEST-phase forward skipped the argmax (force_backward); recompute it into scratch,
+      // since a later in-place layer may have changed the top since.
+      if (this.scratch.length < dy.length) this.scratch = allocFloats(dy.length)
+      k.run('maxPool', planes, xb.count, g, xb.data, this.scratch, this.mask)
+      this.maskValid = true
+    }
+    k.run('maxPoolBackward', planes, xb.count, g, dy, this.mask, xb.diff)
   }
 
   private geometry (): PoolGeometry {

@@ -62,10 +62,11 @@ describe('TaskPool', () => {
     const images = 5
     compare('im2col', images, [conv, shared(images * inDim), inDim, shared(rows * N * images), N, N * images, 0], [3])
     compare('col2im', images, [conv, shared(rows * N * images), N, N * images, shared(images * inDim), inDim, 0], [4])
-    compare('scatter', 6, [shared(6 * 3 * 10), shared(4 * 6 * 10), 1, 3, 6, 10, shared(6)], [1])
+    compare('scatter', 6, [shared(6 * 3 * 70), shared(4 * 6 * 70), 1, 3, 6, 70, shared(6)], [1])
     compare('scatter', 6, [shared(6 * 3 * 10), shared(4 * 6 * 10), 1, 3, 6, 10, undefined], [1])
     compare('gather', 6, [shared(4 * 6 * 10), shared(6 * 3 * 10), 1, 3, 6, 10], [1])
-    compare('biasGradient', 6, [shared(4 * 6 * 10), 4, 6, 10, shared(6)], [4])
+    compare('gather', 6, [shared(4 * 6 * 70), shared(6 * 3 * 70), 1, 3, 6, 70], [1])
+    compare('scatter', 6, [shared(6 * 3 * 70), shared(4 * 6 * 70), 1, 3, 6, 70, undefined], [1])
     for (const g of [pooling, pool22]) {
       const planes = 6
       const x = shared(planes * g.inH * g.inW)

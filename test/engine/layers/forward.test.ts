@@ -5,7 +5,7 @@ import { ConvolutionLayer } from '../../../src/engine/layers/convolution-layer.j
 import { LayerDataError } from '../../../src/engine/layers/errors.js'
 import { pooledSize } from '../../../src/engine/layers/pooling-layer.js'
 import { Rng } from '../../../src/engine/random.js'
-import { blobFrom, context, expectClose, gaussianBlob, setUpLayer } from './helpers.js'
+import { blobFrom, context, distinctBlob, expectClose, gaussianBlob, setUpLayer } from './helpers.js'
 
 const seq = (n: number, from = 1): number[] => Array.from({ length: n }, (_, i) => i + from)
 
@@ -373,5 +373,75 @@ describe('BatchNorm, Scale, Eltwise, Concat, Flatten, Split', () => {
     setUpLayer({ type: 'Input', input_param: { shape: [{ dim: [64, 1, 28, 28] }, { dim: [64] }] } }, [], [data, label])
     expect(data.shape).toEqual([64, 1, 28, 28])
     expect(label.shape).toEqual([64])
+  })
+})
+
+describe('MAX pooling fast paths', () => {
+  /** Caffe's MaxPoolForward, straight: −FLT_MAX start, strict '>', clipped windows. */
+  function reference (x: Blob, k: number, s: number, pad: number, outH: number, outW: number): { y: number[], mask: number[] } {
+    const [n, c, H, W] = x.shape as [number, number, number, number]
+    const y: number[] = []
+    const mask: number[] = []
+    for (let p = 0; p < n * c; p++) {
+      for (let ph = 0; ph < outH; ph++) {
+        for (let pw = 0; pw < outW; pw++) {
+          const hs = ph * s - pad
+          const ws = pw * s - pad
+          let best = -3.4028234663852886e38
+          let arg = -1
+          for (let h = Math.max(hs, 0); h < Math.min(hs + k, H); h++) {
+            for (let w = Math.max(ws, 0); w < Math.min(ws + k, W); w++) {
+              const v = x.data[p * H * W + h * W + w] ?? Number.NaN
+              if (v > best) {
+                best = v
+                arg = h * W + w
+              }
+            }
+          }
+          y.push(best)
+          mask.push(arg)
+        }
+      }
+    }
+    return { y, mask }
+  }
+
+  it('match a reference scan with ties, ±0 and negatives, with and without the argmax', () => {
+    const rng = new Rng(31)
+    for (const [k, s, pad] of [[2, 2, 0], [3, 2, 0], [3, 1, 1], [2, 1, 1], [3, 3, 1]] as const) {
+      const x = new Blob([2, 3, 9, 8])
+      for (let i = 0; i < x.count; i++) x.data[i] = [0, -0, 1, -1, 0.5][rng.int(5)] ?? 0
+      for (let i = 0; i < 40; i++) x.data[rng.int(x.count)] = rng.gaussian() * 1e-30
+      const y = new Blob()
+      const mask = new Blob()
+      const pp = { pool: 'MAX' as const, kernel_size: k, stride: s, pad }
+      setUpLayer({ type: 'Pooling', pooling_param: pp }, [x], [y, mask]).forward([x], [y, mask])
+      const want = reference(x, k, s, pad, y.dim(2), y.dim(3))
+      const got = [...y.data]
+      got.forEach((v, i) => expect(Object.is(v, want.y[i]), `k${k} s${s} p${pad} output ${i}: ${v} vs ${want.y[i]}`).toBe(true))
+      expect([...mask.data]).toEqual(want.mask)
+      // Inference (no argmax): the same maxima, up to 2^-52 of the window's largest magnitude
+      // (here ≤ 1, so 1e-15) when it mixes values 2^29 and more apart (1e-30 next to 1).
+      const z = new Blob()
+      setUpLayer({ type: 'Pooling', pooling_param: pp }, [x], [z], context('TEST')).forward([x], [z])
+      const zs = [...z.data]
+      zs.forEach((v, i) => expect(Math.abs(v - (want.y[i] ?? Number.NaN)), `k${k} s${s} p${pad} inference output ${i}`).toBeLessThanOrEqual(1e-15))
+    }
+  })
+
+  it('TEST-phase forward then backward (force_backward) recomputes the argmax', () => {
+    const rng = new Rng(32)
+    const x = distinctBlob([2, 2, 6, 6], rng)
+    const y = new Blob()
+    const layer = setUpLayer({ type: 'Pooling', pooling_param: { pool: 'MAX', kernel_size: 2, stride: 2 } }, [x], [y], context('TEST'))
+    layer.forward([x], [y])
+    const want = reference(x, 2, 2, 0, 3, 3)
+    y.data.fill(123)
+    y.diff.fill(1)
+    layer.backward([y], [true], [x])
+    const hits: number[] = []
+    x.diff.forEach((v, i) => { if (v !== 0) hits.push(i) })
+    const expected = want.mask.map((m, o) => Math.floor(o / 9) * 36 + m).sort((a, b) => a - b)
+    expect(hits).toEqual(expected)
   })
 })
