@@ -87,6 +87,14 @@ describe('splitArchive', () => {
     expect(await paths(test)).toEqual(['0/b.png', '1/d.png'])
   })
 
+  it('treats labels named like Object properties as plain labels', async () => {
+    const specs = [...imageSpecs({ constructor: ['1', '2'] }), { path: '__proto__/1', body: tinyPng(7) }, { path: '__proto__/2', body: tinyPng(8) }]
+    const { training, report } = await split(targz(specs), 0.5)
+    expect(report.labels).toEqual(['__proto__', 'constructor'])
+    expect(Object.entries(report.training.counts).sort()).toEqual([['__proto__', 1], ['constructor', 1]])
+    expect(await paths(training)).toEqual(['constructor/1', '__proto__/1'])
+  })
+
   it('clears setuid, setgid and sticky bits', async () => {
     const { training } = await split(targz([{ path: 'a/1.png', body: tinyPng(), mode: 0o6755 }, { path: 'a/2.png', body: tinyPng(2), mode: 0o1644 }]), 0.5)
     expect((await listTar(training))[0]?.mode).toBe(0o755)
