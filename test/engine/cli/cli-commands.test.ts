@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import sharp from 'sharp'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { runCli } from '../../../src/engine/cli.js'
-import { encodeNetParameter } from '../../../src/engine/proto/binary.js'
+import { encodeBlobProto, encodeNetParameter } from '../../../src/engine/proto/binary.js'
 import { createMessage } from '../../../src/engine/proto/caffe.js'
 import { captureIo } from './cli-io.js'
 
@@ -50,6 +50,15 @@ beforeAll(async () => {
   await png(join(dir, 'a.png'), [255, 0, 0, 0])
   await png(join(dir, 'b.png'), [0, 0, 0, 255])
   await png(join(dir, 'c.png'), [0, 0, 0, 0])
+  // A colour net: three 1×1 input channels, class k = input channel k (identity weights).
+  writeFileSync(join(dir, 'rgb.prototxt'), `name: "rgb"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 1 dim: 1 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 3 } }`)
+  writeFileSync(join(dir, 'rgb.caffemodel'), encodeNetParameter(createMessage('NetParameter', {
+    layer: [{ name: 'ip', type: 'InnerProduct', blobs: [{ shape: { dim: [3, 3] }, data: [1, 0, 0, 0, 1, 0, 0, 0, 1] }, { shape: { dim: [3] }, data: [0, 0, 0] }] }]
+  })))
+  writeFileSync(join(dir, 'rgb_mean.binaryproto'), encodeBlobProto(createMessage('BlobProto', { shape: { dim: [1, 3, 1, 1] }, data: [0, 0, 300] })))
+  await sharp(Buffer.from([255, 0, 0]), { raw: { width: 1, height: 1, channels: 3 } }).png().toFile(join(dir, 'red.png'))
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -86,6 +95,27 @@ describe('et-caffe classify', () => {
   })
 })
 
+describe('et-caffe classify on colour images', () => {
+  const top = (out: string): string => (JSON.parse(out) as { results: Array<{ predictions: Array<{ label: string }> }> }).results[0]?.predictions[0]?.label ?? ''
+  const run = async (...flags: string[]): Promise<string> => {
+    const io = captureIo()
+    const code = await runCli(['classify', `--model=${join(dir, 'rgb.prototxt')}`, `--weights=${join(dir, 'rgb.caffemodel')}`, '--kernels=ts', ...flags, join(dir, 'red.png')], io)
+    expect(code).toBe(0)
+    return io.out()
+  }
+
+  it('feeds BGR by default, like Caffe models expect, and follows --channel_swap', async () => {
+    // Red lands in input channel 2 (BGR) by default, in channel 0 with the identity order.
+    expect(top(await run())).toBe('2')
+    expect(top(await run('--channel_swap=0,1,2'))).toBe('0')
+  })
+
+  it('subtracts a mean .binaryproto per channel', async () => {
+    // Mean 300 on channel 2 turns red's 255 there into -45: channels 0 and 1 (0) now win.
+    expect(top(await run(`--mean_file=${join(dir, 'rgb_mean.binaryproto')}`))).toBe('0')
+  })
+})
+
 describe('et-caffe time and device_query', () => {
   it('times the deploy LeNet layer by layer with Caffe\'s lines', async () => {
     const io = captureIo()
@@ -97,6 +127,15 @@ describe('et-caffe time and device_query', () => {
     expect(log).toMatch(/caffe\.cpp:409\] {6}conv1\tforward: [\d.e+-]+ ms\./)
     expect(log).toMatch(/caffe\.cpp:417\] Average Forward pass: [\d.e+-]+ ms\./)
     expect(log).toContain('caffe.cpp:424] *** Benchmark ends ***')
+  })
+
+  it('dispatches the dataset tools; a wrong argument count prints their usage', async () => {
+    const io = captureIo()
+    expect(await runCli(['convert_mnist_data', 'only-one-arg'], io)).toBe(1)
+    expect(io.err()).toContain('convert_mnist_data')
+    const io2 = captureIo()
+    expect(await runCli(['compute_image_mean'], io2)).toBe(1)
+    expect(io2.err()).toContain('compute_image_mean')
   })
 
   it('device_query reports the CPU and succeeds; --gpu is accepted', async () => {
