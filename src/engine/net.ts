@@ -9,7 +9,7 @@ import type { Rng } from './random.js'
 import { blobToProto, copyFromProto, protoShapeString, shapeEquals } from './net/blob-proto.js'
 import { silentLog, type EngineLog } from './net/engine-log.js'
 import { insertSplits } from './net/insert-splits.js'
-import { filterLayers } from './net/state-rules.js'
+import { filterLayers, mergeNetState } from './net/state-rules.js'
 import { formatCxx } from './solver/format-number.js'
 import type { LearnableParam } from './solver/param-updater.js'
 
@@ -110,8 +110,6 @@ export class Net {
   private readonly layerIndex = new Map<string, number>()
   private readonly state: NetState
   private readonly paramNames = new Set<string>()
-  /** For each learnable param: [layer index, blob index within the layer]. */
-  private readonly paramOwners: Array<[number, number]> = []
 
   private constructor (input: NetParameter, options: NetOptions) {
     this.log = options.log ?? silentLog
@@ -273,7 +271,6 @@ export class Net {
         }
         if (spec?.name !== undefined && spec.name !== '') this.paramNames.add(spec.name)
         this.learnableParams.push({ blob, lrMult, decayMult })
-        this.paramOwners.push([this.slots.length - 1, j])
       })
       slot.needBackward = needBackward
       if (needBackward) for (const id of slot.topIds) this.blobNeedBackward[id] = true
@@ -509,21 +506,6 @@ function defaultLocate (layer: LayerParameter): string | undefined {
   const p = positionOf(layer)
   if (p === undefined) return undefined
   return p.file === undefined ? `line ${p.line}` : `${p.file}:${p.line}`
-}
-
-/**
- * protobuf MergeFrom for NetState: set scalars of `over` win, stages are appended. Caffe builds a
- * net's state as {phase} ← the net's own state ← the solver's train_state/test_state this way.
- */
-export function mergeNetState (base: Partial<NetState>, over: Partial<NetState> | undefined): NetState {
-  const out: NetState = createMessage('NetState', { stage: [...(base.stage ?? [])] })
-  if (base.phase !== undefined) out.phase = base.phase
-  if (base.level !== undefined) out.level = base.level
-  if (over === undefined) return out
-  if (over.phase !== undefined) out.phase = over.phase
-  if (over.level !== undefined) out.level = over.level
-  out.stage.push(...(over.stage ?? []))
-  return out
 }
 
 function messageOf (err: unknown): string {

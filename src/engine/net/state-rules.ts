@@ -1,3 +1,5 @@
+import { createMessage, type NetState } from '../proto/caffe.js'
+
 /** The parts of caffe.NetState the filter reads (phase as the enum name, Caffe's defaults when absent). */
 export interface NetStateLike {
   readonly phase?: 'TRAIN' | 'TEST' | undefined
@@ -94,4 +96,19 @@ export function filterLayers<L extends RuleFilteredLayer> (layers: readonly L[],
     if (included) kept.push(layer)
   }
   return kept
+}
+
+/**
+ * protobuf MergeFrom for NetState: set scalars of `over` win, stages are appended. Caffe builds a
+ * net's state as {phase} ← the net's own state ← the solver's train_state/test_state this way.
+ */
+export function mergeNetState (base: Partial<NetState>, over: Partial<NetState> | undefined): NetState {
+  const out: NetState = createMessage('NetState', { stage: [...(base.stage ?? [])] })
+  if (base.phase !== undefined) out.phase = base.phase
+  if (base.level !== undefined) out.level = base.level
+  if (over === undefined) return out
+  if (over.phase !== undefined) out.phase = over.phase
+  if (over.level !== undefined) out.level = over.level
+  out.stage.push(...(over.stage ?? []))
+  return out
 }

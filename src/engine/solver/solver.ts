@@ -1,6 +1,7 @@
 import type { Blob } from '../blob.js'
 import type { Kernels } from '../kernels/kernels.js'
-import { Net, mergeNetState, type LayerFactory, type NetOptions } from '../net.js'
+import { Net, type LayerFactory, type NetOptions } from '../net.js'
+import { mergeNetState } from '../net/state-rules.js'
 import { blobToProto, loadFromProto } from '../net/blob-proto.js'
 import { silentLog, type EngineLog } from '../net/engine-log.js'
 import { createMessage, type LayerParameter, type NetParameter, type SolverParameter, type SolverState } from '../proto/caffe.js'

@@ -173,16 +173,21 @@ describe('Solver', () => {
 
   it('iter_size accumulates and normalises: two passes over one batch equal one pass', async () => {
     const body = (n: number): string => `base_lr: 0.05 momentum: 0.9 weight_decay: 0.01 lr_policy: "fixed" max_iter: 6 random_seed: 3 iter_size: ${n}`
-    // Without dropout both passes see the same batch and the same gradient: (g + g) / 2 == g exactly.
+    // Without dropout both passes see the same batch and the same gradient, so (g + g) / 2 == g.
     const one = await makeSolver({ body: body(1), dropout: false })
     const two = await makeSolver({ body: body(2), dropout: false })
     const three = await makeSolver({ body: body(1).replace('weight_decay: 0.01', 'weight_decay: 0.02'), dropout: false })
     await one.solver.solve()
     await two.solver.solve()
     await three.solver.solve()
-    expect(two.losses).toEqual(one.losses)
-    expect(weights(two.solver)).toEqual(weights(one.solver))
-    expect(weights(three.solver)).not.toEqual(weights(one.solver))
+    // Equal up to float rounding: a kernel may fold the accumulation into its GEMM (beta = 1).
+    two.losses.forEach((l, i) => expect(l).toBeCloseTo(one.losses[i]!, 6))
+    const w1 = weights(one.solver)
+    const w2 = weights(two.solver)
+    const w3 = weights(three.solver)
+    const maxDiff = (a: number[], b: number[]): number => Math.max(...a.map((v, i) => Math.abs(v - (b[i] ?? 0))))
+    expect(maxDiff(w2, w1)).toBeLessThan(1e-6)
+    expect(maxDiff(w3, w1)).toBeGreaterThan(1e-4)
   })
 
   it('SIGINT with the default effect stops after the current iteration and snapshots', async () => {
