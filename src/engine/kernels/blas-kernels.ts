@@ -135,6 +135,12 @@ export function loadBlas (): BlasLibrary {
   } catch (err) {
     throw new BlasUnavailableError(`koffi (the FFI module) does not load: ${errorText(err)}`, { cause: err })
   }
+  // OpenBLAS's idle threads spin (with sched_yield) for 2^28 cycles after each product before
+  // sleeping. Between the layers' GEMMs that spinning takes the second core away from our own
+  // worker thread and roughly doubled the CPU time of a LeNet step here; 2^4 (the minimum)
+  // makes them sleep at once. It is read when the library initialises, so set it before dlopen,
+  // and only when the user has not chosen a value.
+  process.env.OPENBLAS_THREAD_TIMEOUT ??= '4'
   const failures: string[] = []
   for (const file of LIBRARIES) {
     let handle: KoffiModule.LibraryHandle

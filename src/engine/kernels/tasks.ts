@@ -1,4 +1,4 @@
-import { col2im, im2col, type ConvGeometry } from './im2col.js'
+import { col2im, col2imDense, im2col, im2colDense, type ConvGeometry } from './im2col.js'
 import { gatherRows, LAYOUT_FUNCTIONS, scatterRows } from './layout-kernels.js'
 import { GEMM_CONSTANTS, GEMM_FUNCTIONS, gemmBlock, PACK_A_SIZE, PACK_B_SIZE, threadPackBuffers } from './packed-gemm.js'
 import { avePoolBackward, avePoolForward, maxPoolBackward, maxPoolForward, POOL_CONSTANTS, POOL_FUNCTIONS, type PoolGeometry } from './pool-kernels.js'
@@ -75,7 +75,7 @@ export type TaskArgs<T extends TaskName> = Rest<(typeof TASKS)[T]>
 
 /** Everything the tasks call, as source for workers. */
 export const WORKER_FUNCTIONS: ReadonlyArray<(...args: never[]) => unknown> = [
-  im2col, col2im, ...LAYOUT_FUNCTIONS, ...GEMM_FUNCTIONS, ...POOL_FUNCTIONS
+  im2col, col2im, im2colDense, col2imDense, ...LAYOUT_FUNCTIONS, ...GEMM_FUNCTIONS, ...POOL_FUNCTIONS
 ]
 /** `impl` as the worker program spells it: key → function name. */
 export const WORKER_LOOKUP: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(impl).map(([k, f]) => [k, f.name]))

@@ -37,6 +37,7 @@ export class ConvolutionLayer extends BaseLayer {
   private onesVector: Float32Array = allocFloats(0)
   /** The column buffer holds the whole batch's im2col from the last forward (reused by backward). */
   private colHoldsBatch = false
+  private batch = -1
 
   constructor (param: LayerParameter, ctx: LayerContext) {
     super(param, ctx, 'Convolution', { bottoms: [1, 1], tops: [1, 1] })
@@ -99,6 +100,14 @@ export class ConvolutionLayer extends BaseLayer {
     const outH = convOutputSize(height, this.kernelH, this.padH, this.strideH, this.dilationH)
     const outW = convOutputSize(width, this.kernelW, this.padW, this.strideW, this.dilationW)
     if (outH <= 0 || outW <= 0) this.fail(`kernel ${this.kernelH}x${this.kernelW} does not fit the ${height}x${width} input (pad ${this.padH}x${this.padW})`)
+    const y = at(top, 0)
+    // The net reshapes before every forward; nothing to redo when the input is unchanged.
+    if (this.geom !== undefined && this.geom.height === height && this.geom.width === width && this.batch === x.dim(0) &&
+      y.shape.length === 4 && y.dim(0) === this.batch && y.dim(1) === this.numOutput && y.dim(2) === outH && y.dim(3) === outW) {
+      this.colHoldsBatch = false
+      return
+    }
+    this.batch = x.dim(0)
     this.geom = {
       channels: this.channels,
       height,
@@ -114,7 +123,7 @@ export class ConvolutionLayer extends BaseLayer {
       outH,
       outW
     }
-    at(top, 0).reshape([x.dim(0), this.numOutput, outH, outW])
+    y.reshape([x.dim(0), this.numOutput, outH, outW])
     const spatial = outH * outW
     const kRows = this.channels * this.kernelH * this.kernelW
     const batch = x.dim(0)

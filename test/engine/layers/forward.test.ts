@@ -90,6 +90,12 @@ describe('Convolution forward', () => {
     conv.blobs[0]?.data.set([1, 2, 3, 4])
     conv.forward([x], [y])
     expectClose(y.data, [37.5, 47.5, 67.5, 77.5])
+    // A new batch size after set-up: the net reshapes before each forward.
+    const two = blobFrom([2, 1, 3, 3], [...seq(9), ...seq(9, 2)])
+    conv.reshape([two], [y])
+    expect(y.shape).toEqual([2, 1, 2, 2])
+    conv.forward([two], [y])
+    expectClose(y.data, [37.5, 47.5, 67.5, 77.5, 47.5, 57.5, 77.5, 87.5])
     const z = new Blob()
     const padded = setUpLayer({ type: 'Convolution', convolution_param: { num_output: 1, kernel_size: [2], pad: [1], stride: [2], bias_term: false } }, [x], [z])
     padded.blobs[0]?.data.set([1, 2, 3, 4])
