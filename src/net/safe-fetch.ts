@@ -59,20 +59,20 @@ export class SafeFetcher {
         throw describeNetworkError(err, current)
       }
       if ([301, 302, 303, 307, 308].includes(res.statusCode)) {
-        res.body.destroy()
+        discard(res.body)
         const location = res.headers.location
         if (typeof location !== 'string') throw new FetchError(`${redact(current)} redirected without a Location header`)
         current = new URL(location, current).toString()
         continue
       }
       if (res.statusCode < 200 || res.statusCode >= 300) {
-        res.body.destroy()
+        discard(res.body)
         throw new FetchError(`fetching ${redact(current)} failed: the server answered HTTP ${res.statusCode}`, res.statusCode >= 500 || res.statusCode === 429)
       }
       const lengthHeader = res.headers['content-length']
       const contentLength = typeof lengthHeader === 'string' ? Number(lengthHeader) : undefined
       if (contentLength !== undefined && contentLength > options.maxBytes) {
-        res.body.destroy()
+        discard(res.body)
         throw new FetchError(`${redact(current)} is ${formatBytes(contentLength)}, more than the limit of ${formatBytes(options.maxBytes)}`)
       }
       const type = res.headers['content-type']
@@ -133,6 +133,13 @@ function parseTarget (raw: string): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new FetchError(`only http:// and https:// URLs can be fetched, not ${url.protocol}`)
   if (url.hostname === '') throw new FetchError('URL has no host')
   return url
+}
+
+// undici's body emits an AbortError when destroyed before its end; with no listener that
+// error is uncaught and takes the whole process down.
+function discard (body: Readable): void {
+  body.on('error', () => {})
+  body.destroy()
 }
 
 function limitStream (body: Readable, maxBytes: number, url: string): Readable {
