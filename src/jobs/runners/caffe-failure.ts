@@ -28,7 +28,9 @@ const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 export function explainCaffeFailure (exit: CaffeExit, ctx: FailureContext): string {
   const how = exit.code === null ? `was killed by ${exit.signal ?? 'a signal'}` : `exited with code ${exit.code}`
   if (exit.fatal === undefined) {
-    const last = exit.tail[exit.tail.length - 1]
+    if (exit.code === null) return `${ctx.what} failed: Caffe ${how}${exit.signal === 'SIGKILL' ? ' (out of memory, or stopped by someone)' : ''}`
+    // Informational glog lines say nothing about why it stopped; flag errors are plain lines.
+    const last = [...exit.tail].reverse().find((line) => !/^I\d{4} /.test(line))
     return `${ctx.what} failed: Caffe ${how}${last === undefined ? ' without an error message' : `: ${clean(last, ctx)}`}`
   }
   let message = exit.fatal

@@ -208,7 +208,17 @@ async function runTraining (ctx: JobContext<'training-job'>, deps: TrainingRunne
       snapshots: snapshotList
     })
   } catch (err) {
-    if (err instanceof PermanentJobError && !signal.aborted) say(`failed: ${err.message}`)
+    if (!signal.aborted) {
+      if (err instanceof PermanentJobError) say(`failed: ${err.message}`)
+      // A failed job keeps its log too: store it whole and point the document at it.
+      try {
+        const urls = { 'std-out-url': await stdout.close(), 'std-err-url': await stderr.close() }
+        shipped = true
+        await ctx.update((doc) => ({ ...doc, ...urls }))
+      } catch (logErr) {
+        log.warn({ err: logErr }, 'the log of the failed attempt could not be stored whole')
+      }
+    }
     throw err
   } finally {
     for (const t of timers) clearInterval(t)
