@@ -39,12 +39,18 @@ export class DocumentCache {
     return this.epoch
   }
 
-  /** Caches a copy just read or written, unless the feed was lost meanwhile or knows a newer revision. */
+  /**
+   * Caches a copy just read or written, unless the feed was lost meanwhile or a newer revision
+   * is known (from the feed, from our own write, or already cached): a slow read that started
+   * before a write must not put the older copy back over the newer one.
+   */
   fill (id: string, doc: unknown, token: number): void {
     if (!this.live || token !== this.epoch) return
     const rev = revOf(doc)
     const newest = this.newestRevs.get(id)
-    if (rev === undefined || (newest !== undefined && !atLeast(rev, newest))) return
+    const cached = revOf(this.entries.get(id))
+    if (rev === undefined || (newest !== undefined && !atLeast(rev, newest)) || (cached !== undefined && !atLeast(rev, cached))) return
+    this.noteRev(id, rev)
     this.entries.delete(id)
     this.entries.set(id, doc)
     trim(this.entries, this.maxEntries)
@@ -54,11 +60,16 @@ export class DocumentCache {
   invalidate (id: string, rev?: string): void {
     const cached = this.entries.get(id)
     if (rev === undefined || revOf(cached) !== rev) this.entries.delete(id)
-    if (rev !== undefined) {
-      this.newestRevs.delete(id)
-      this.newestRevs.set(id, rev)
-      trim(this.newestRevs, this.maxEntries * 5)
-    }
+    if (rev !== undefined) this.noteRev(id, rev)
+  }
+
+  // Only ever moves forward: our own write can be ahead of the feed reporting an older change.
+  private noteRev (id: string, rev: string): void {
+    const known = this.newestRevs.get(id)
+    if (known !== undefined && atLeast(known, rev)) return
+    this.newestRevs.delete(id)
+    this.newestRevs.set(id, rev)
+    trim(this.newestRevs, this.maxEntries * 5)
   }
 
   /** The feed connected (true) or was lost (false): either way, start from nothing. */

@@ -72,7 +72,8 @@ async function runJob (deps: JobHandlerDeps, pending: JobDocument, delivery: Par
   const attempt = job.attempts
   log.info({ attempt, workerId: deps.workerId }, 'job claimed')
   if (readiness.kind === 'fail') {
-    deps.onEnded?.(await deps.store.fail(job._id, deps.workerId, readiness.reason))
+    const failed = await deps.store.fail(job._id, deps.workerId, readiness.reason)
+    deps.onEnded?.(failed)
     log.warn({ reason: readiness.reason }, 'job failed: its inputs failed')
     return { kind: 'done' }
   }
@@ -134,7 +135,8 @@ async function settleFailure (deps: JobHandlerDeps, job: JobDocument, err: unkno
   try {
     if (err instanceof PermanentJobError) {
       log.error({ err }, 'job failed')
-      deps.onEnded?.(await deps.store.fail(job._id, deps.workerId, message))
+      const failed = await deps.store.fail(job._id, deps.workerId, message)
+      deps.onEnded?.(failed)
       return { kind: 'done' }
     }
     const delay = retryDelayMs(job.attempts)
@@ -147,7 +149,10 @@ async function settleFailure (deps: JobHandlerDeps, job: JobDocument, err: unkno
     }
     return { kind: 'done' }
   } catch (saveErr) {
-    if (saveErr instanceof LeaseLostError) return { kind: 'done' }
+    if (saveErr instanceof LeaseLostError) {
+      log.info({ state: saveErr.state }, 'job outcome not saved: the job is no longer ours')
+      return { kind: 'done' }
+    }
     // The outcome could not be saved (database down): let the broker redeliver; the lease
     // expires and the reaper or the next delivery sorts it out.
     throw saveErr

@@ -25,6 +25,19 @@ describe('DocumentCache', () => {
     expect(cache.get('a')).toEqual({ _rev: '3-ccc', v: 'new' })
   })
 
+  it('a slow read never overwrites a newer copy written meanwhile', () => {
+    const cache = new DocumentCache()
+    cache.setLive(true)
+    const slowRead = cache.begin()
+    cache.fill('a', { _rev: '3-ccc' }, cache.begin())
+    cache.fill('a', { _rev: '2-bbb' }, slowRead)
+    expect(cache.get('a')).toEqual({ _rev: '3-ccc' })
+    // The feed catching up with an older change does not lower what is known either.
+    cache.invalidate('a', '2-bbb')
+    cache.fill('a', { _rev: '2-bbb' }, cache.begin())
+    expect(cache.get('a')).toBeUndefined()
+  })
+
   it('keeps a cached copy when the feed reports the very revision it holds (our own write)', () => {
     const cache = new DocumentCache()
     cache.setLive(true)

@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { inject } from 'vitest'
 import type { FastifyInstance } from 'fastify'
@@ -18,7 +20,7 @@ export function testConfig (overrides: Partial<ServerConfig> = {}): ServerConfig
     scheduler: { kind: 'in-process', concurrency: 1, retryBaseMs: 10, retryMaxMs: 100, maxAttempts: 3 },
     registration: 'open',
     admin: null,
-    jobs: { maxAttempts: 3, leaseMs: 60_000, allowPrivateUrls: true, caffeBin: null, gpu: null, workDir: '/nonexistent-test-work-dir' },
+    jobs: { maxAttempts: 3, leaseMs: 60_000, allowPrivateUrls: true, caffeBin: null, gpu: null, workDir: join(tmpdir(), 'et-test-work') },
     maxUploadBytes: 64 * 1024 * 1024,
     logLevel: 'silent',
     ...overrides
