@@ -42,7 +42,7 @@ export interface RunnerHarness {
   patch: (id: string, fields: Record<string, unknown>) => Promise<void>
   text: (key: string) => Promise<string>
   /** A finished dataset of quadrant PNGs (as the dataset runner leaves it) and a pending training job on it. */
-  trainingJob: (net: string, solver: string, labels?: string[] | null) => Promise<{ jobId: string, datasetId: string }>
+  trainingJob: (net: string, solver: string, labels?: string[] | null, archives?: { training: Buffer, test: Buffer }) => Promise<{ jobId: string, datasetId: string }>
   workDirs: () => Promise<string[]>
   close: () => Promise<void>
 }
@@ -105,11 +105,11 @@ export async function startRunnerHarness (options: HarnessOptions = {}): Promise
   }
   const trainingArchive = quadrantArchive(12, 1)
   const testArchive = quadrantArchive(4, 2)
-  const trainingJob = async (net: string, solver: string, labels: string[] | null = [...QUADRANTS]): Promise<{ jobId: string, datasetId: string }> => {
+  const trainingJob = async (net: string, solver: string, labels: string[] | null = [...QUADRANTS], archives = { training: trainingArchive, test: testArchive }): Promise<{ jobId: string, datasetId: string }> => {
     const datafile = await post('/datafiles', { url: 'https://example.com/quadrants.tar.gz' })
     const datasetId = await post('/datasets', { training: { 'datafile-id': datafile, 'split-percentage': 0.8 }, test: { 'datafile-id': datafile, 'split-percentage': 0.2 } })
-    await blobs.put(`${datasetId}/training.tar.gz`, trainingArchive)
-    await blobs.put(`${datasetId}/testing.tar.gz`, testArchive)
+    await blobs.put(`${datasetId}/training.tar.gz`, archives.training)
+    await blobs.put(`${datasetId}/testing.tar.gz`, archives.test)
     const dataset = await store.readJob(datasetId)
     await patch(datasetId, {
       'processing-state': 'finished_successfully',

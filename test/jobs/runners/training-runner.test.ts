@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { keyFromBlobUri } from '../../../blobstore/blob-uri.js'
 import type { TrainingJob } from '../../../models/training-job.js'
@@ -6,6 +9,8 @@ import { logChunkPrefix } from '../../../src/jobs/job-logs.js'
 import { Artifacts } from '../../../src/services/artifacts.js'
 import { DECONV_NET, IMAGE_DATA_NET, V1_DATA_NET, solverText } from './runner-fixtures.js'
 import { startRunnerHarness } from './runner-harness.js'
+import { targz } from '../archive/archive-fixtures.js'
+import { writeQuadrantLmdb } from '../../engine/solver/synthetic-data.js'
 import type { RunnerHarness } from './runner-harness.js'
 
 let h: RunnerHarness
@@ -16,6 +21,18 @@ beforeAll(async () => {
   artifacts = new Artifacts({ repo: new OwnedRepository(h.t.deps.documents), blobs: h.blobs, pollMs: 50 })
 })
 afterAll(async () => { await h.close() })
+
+/** A dataset part holding an LMDB of 12×12 grey quadrant images at the archive's top level. */
+async function lmdbArchive (count: number, seed: number): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'et-lmdb-'))
+  try {
+    await writeQuadrantLmdb(join(dir, 'db'), count, seed)
+    const names = await readdir(join(dir, 'db'))
+    return targz(await Promise.all(names.map(async (name) => ({ path: name, body: await readFile(join(dir, 'db', name)) }))))
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
 
 const training = async (id: string): Promise<TrainingJob> => await h.doc(id) as TrainingJob
 const readAll = async (stream: NodeJS.ReadableStream): Promise<string> => {
@@ -112,6 +129,22 @@ describe('training runner', () => {
     expect(stderr).toMatch(/Processed 16 files\./)
     expect(job.snapshots.map((s) => s.iteration)).toEqual([10, 20])
     expect(job.progress?.['test-outputs'].accuracy).toEqual(expect.any(Number))
+  })
+
+  it('trains a Data net on an uploaded LMDB dataset as is; an ImageData net on it fails clearly', async () => {
+    const archives = { training: await lmdbArchive(48, 1), test: await lmdbArchive(16, 2) }
+    const { jobId } = await h.trainingJob(V1_DATA_NET, solverText(10), null, archives)
+    await h.deliver(jobId)
+    const job = await training(jobId)
+    expect(job['processing-state'], job['processing-log']).toBe('finished_successfully')
+    expect(job.labels).toBeNull()
+    expect(await h.text(`${jobId}/stderr`)).not.toContain('convert_imageset')
+
+    const mismatch = await h.trainingJob(IMAGE_DATA_NET, solverText(10), null, archives)
+    await h.deliver(mismatch.jobId)
+    const failed = await training(mismatch.jobId)
+    expect(failed['processing-state']).toBe('failed')
+    expect(failed['processing-log']).toBe('the dataset holds LMDB databases, but the net reads its data with ImageData layers (image list files); use Data layers (type: "Data" with backend: LMDB) for a database dataset')
   })
 
   it('a net the engine cannot build fails with Caffe\'s reason, in the user\'s own line numbers', async () => {
