@@ -160,7 +160,7 @@ function runProcess (program: string, command: string, argv: string[], options: 
 
   const exited = new Promise<CaffeExit>((resolve, reject) => {
     let settled = false
-    child.once('error', (err: NodeJS.ErrnoException) => {
+    child.on('error', (err: NodeJS.ErrnoException) => {
       // Only start-up failures reject here; errors after a successful spawn end in 'close'.
       if (child.pid !== undefined || settled) return
       settled = true
