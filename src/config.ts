@@ -6,7 +6,7 @@ import type { BlobStoreConfig } from '../blobstore/blob-store-config.js'
 import { SchedulerConfig } from '../schedulers/scheduler-config.js'
 
 /** One command-line flag: its env-var twin is ET_<NAME> (upper snake case). */
-interface FlagSpec {
+export interface FlagSpec {
   name: string
   type: 'string' | 'boolean'
   help: string

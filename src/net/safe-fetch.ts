@@ -1,5 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns'
 import type { LookupAddress } from 'node:dns'
+import { Transform, pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
 import { Agent, request } from 'undici'
 import { PermanentJobError } from '../lib/errors.js'
@@ -142,13 +143,20 @@ function discard (body: Readable): void {
   body.destroy()
 }
 
+// Counts bytes as the consumer pulls them. A 'data' listener would do it in fewer lines, but it
+// switches the body into flowing mode at once and drops whatever arrives before the consumer
+// (a blob store still opening its temp file) starts reading.
 function limitStream (body: Readable, maxBytes: number, url: string): Readable {
   let seen = 0
-  body.on('data', (chunk: Buffer) => {
-    seen += chunk.length
-    if (seen > maxBytes) body.destroy(new FetchError(`${redact(url)} is larger than the limit of ${formatBytes(maxBytes)}`))
+  const limited = new Transform({
+    transform (chunk: Buffer, _encoding, done) {
+      seen += chunk.length
+      if (seen > maxBytes) done(new FetchError(`${redact(url)} is larger than the limit of ${formatBytes(maxBytes)}`))
+      else done(null, chunk)
+    }
   })
-  return body
+  pipeline(body, limited, () => {})
+  return limited
 }
 
 function describeNetworkError (err: unknown, url: string): FetchError {

@@ -160,3 +160,28 @@ describe('private addresses', () => {
     }
   })
 })
+
+describe('size limit', () => {
+  it('fails a download bigger than --max-upload-mb while it streams, whatever Content-Length says', async () => {
+    const big = targz(imageSpecs({ a: Array.from({ length: 40 }, (_, i) => `${i}.png`) }))
+    const files = await serveFiles({ '/big.tar.gz': { body: big } })
+    const t = await startTestApp({ maxUploadBytes: 512 }, { runJobs: true })
+    try {
+      const auth = await signUp(t.app, 'limits')
+      const res = await t.app.inject({ method: 'POST', url: '/datafiles', headers: { authorization: auth }, payload: { url: files.url('/big.tar.gz') } })
+      const id: string = res.json().id
+      let doc: Doc
+      do {
+        doc = (await t.app.inject({ url: `/datafiles/${id}`, headers: { authorization: auth } })).json()
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      } while (['pending', 'processing'].includes(doc['processing-state']))
+      expect(big.length).toBeGreaterThan(512)
+      expect(doc['processing-state']).toBe('failed')
+      expect(doc['processing-log']).toMatch(/is (larger than the limit|\d+ bytes, more than the limit) of 512 bytes/)
+      expect(await t.deps.blobs.exists(`${id}/datafile`)).toBe(false)
+    } finally {
+      await t.close()
+      await files.close()
+    }
+  })
+})

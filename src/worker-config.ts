@@ -1,0 +1,118 @@
+import { resolve } from 'node:path'
+import { z } from 'zod'
+import { blobStoreConfigFromUrl } from '../blobstore/blob-store-config.js'
+import type { BlobStoreConfig } from '../blobstore/blob-store-config.js'
+import { SchedulerConfig } from '../schedulers/scheduler-config.js'
+import { ConfigError, readFlags } from './config.js'
+import type { FlagSpec } from './config.js'
+
+export const workerFlags: FlagSpec[] = [
+  { name: 'couch-url', type: 'string', aliases: ['sync-gw', 'sync-gw-url'], help: 'CouchDB URL with the database, e.g. http://admin:pw@db:5984/elastic-thought (required)' },
+  { name: 'db-name', type: 'string', help: 'database name when --couch-url has none (default elastic-thought)' },
+  { name: 'blob-store-url', type: 'string', help: 'the blob store the server uses: s3://…, cbfs://…, http(s)://… or a shared file:///dir (required)' },
+  { name: 'nsqd', type: 'string', multiple: true, help: 'nsqd TCP address host:4150 to consume from (repeatable)' },
+  { name: 'nsqlookupd', type: 'string', multiple: true, help: 'nsqlookupd HTTP address host:4161 to discover nsqd (repeatable)' },
+  { name: 'topic', type: 'string', help: 'NSQ topic (default elastic-thought)' },
+  { name: 'channel', type: 'string', help: 'NSQ channel (default elastic-thought-worker)' },
+  { name: 'concurrency', type: 'string', help: 'jobs run at once (default 1)' },
+  { name: 'caffe-bin', type: 'string', help: 'Caffe executable for training (default: the builtin engine)' },
+  { name: 'gpu', type: 'string', help: 'passed to caffe train --gpu' },
+  { name: 'work-dir', type: 'string', help: 'where job work dirs are made (default: the system temp dir)' },
+  { name: 'max-attempts', type: 'string', help: 'attempts per job before it fails (default 3)' },
+  { name: 'lease-seconds', type: 'string', help: 'lease on a running job, renewed while it runs (default 60)' },
+  { name: 'grace-seconds', type: 'string', help: 'on SIGTERM, how long running jobs may finish before they are returned to the queue (default 30)' },
+  { name: 'allow-private-urls', type: 'boolean', help: 'allow fetching loopback/private/link-local addresses' },
+  { name: 'max-upload-mb', type: 'string', help: 'largest datafile download in MiB (default 2048)' },
+  { name: 'worker-id', type: 'string', help: 'name in job documents (default worker@<host>:<pid>:<random>)' },
+  { name: 'log-level', type: 'string', help: 'fatal, error, warn, info (default), debug, trace or silent' },
+  { name: 'help', type: 'boolean', help: 'show this help' }
+]
+
+const Count = (what: string, max: number) => z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).min(1, `${what} must be at least 1`).max(max, `${what} must be at most ${max}`)
+
+const RawWorkerConfig = z.object({
+  'couch-url': z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }),
+  'db-name': z.string().regex(/^[a-z][a-z0-9_$()+/-]*$/, 'must be a valid CouchDB database name').default('elastic-thought'),
+  'blob-store-url': z.string().min(1, 'is required'),
+  nsqd: z.array(z.string()).default([]),
+  nsqlookupd: z.array(z.string()).default([]),
+  topic: z.string().default('elastic-thought'),
+  channel: z.string().default('elastic-thought-worker'),
+  concurrency: Count('concurrency', 256).default(1),
+  'caffe-bin': z.string().min(1).optional(),
+  gpu: z.string().regex(/^(all|\d+(,\d+)*)$/, 'must be a device id, a list like 0,1, or all').optional(),
+  'work-dir': z.string().min(1).optional(),
+  'max-attempts': Count('max-attempts', 100).default(3),
+  'lease-seconds': Count('lease-seconds', 86_400).default(60),
+  'grace-seconds': z.coerce.number({ error: 'must be a number' }).min(0, 'must be 0 or more').max(86_400).default(30),
+  'allow-private-urls': z.boolean().default(false),
+  'max-upload-mb': Count('max-upload-mb', 1024 * 1024).default(2048),
+  'worker-id': z.string().min(1).max(200).optional(),
+  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info')
+})
+
+export interface WorkerConfig {
+  couchUrl: string
+  dbName: string
+  blobStore: BlobStoreConfig
+  /** NSQ when nsqd/nsqlookupd are given; otherwise the worker follows the database itself. */
+  scheduler: SchedulerConfig
+  workerId: string | null
+  jobs: { maxAttempts: number, leaseMs: number, allowPrivateUrls: boolean, caffeBin: string | null, gpu: string | null, workDir: string }
+  graceMs: number
+  maxUploadBytes: number
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+}
+
+export type ParsedWorkerCommand = { help: true } | { help: false, config: WorkerConfig }
+
+/** Parses the worker's flags and ET_* variables once; ConfigError names the flag in one line. */
+export function loadWorkerConfig (argv: string[], env: NodeJS.ProcessEnv, tmp: string): ParsedWorkerCommand {
+  const raw = readFlags(workerFlags, argv, env)
+  if (raw.help === true) return { help: true }
+  delete raw.help
+  const parsed = RawWorkerConfig.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const flag = String(issue?.path[0] ?? '')
+    const message = issue?.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue?.message ?? 'invalid value'
+    throw new ConfigError(`invalid --${flag}: ${message}`)
+  }
+  const v = parsed.data
+  let blobStore: BlobStoreConfig
+  try {
+    blobStore = blobStoreConfigFromUrl(v['blob-store-url'], { region: env.AWS_REGION, accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN })
+  } catch (err) {
+    throw new ConfigError(`invalid --blob-store-url: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  if (blobStore.kind === 'memory') throw new ConfigError('invalid --blob-store-url: a worker needs the store the server uses, not memory:')
+  const useNsq = v.nsqd.length > 0 || v.nsqlookupd.length > 0
+  const scheduler = SchedulerConfig.safeParse(useNsq
+    ? { kind: 'nsq', nsqd: v.nsqd, lookupd: v.nsqlookupd, topic: v.topic, channel: v.channel, concurrency: v.concurrency, maxAttempts: v['max-attempts'], msgTimeoutMs: Math.min(v['lease-seconds'] * 1000 * 2, 900_000) }
+    : { kind: 'in-process', concurrency: v.concurrency, maxAttempts: v['max-attempts'] })
+  if (!scheduler.success) {
+    const issue = scheduler.error.issues[0]
+    throw new ConfigError(`invalid --${String(issue?.path[0] ?? 'nsqd')}: ${issue?.message ?? 'invalid'}`)
+  }
+  return {
+    help: false,
+    config: {
+      couchUrl: v['couch-url'],
+      dbName: v['db-name'],
+      blobStore,
+      scheduler: scheduler.data,
+      workerId: v['worker-id'] ?? null,
+      jobs: {
+        maxAttempts: v['max-attempts'],
+        leaseMs: v['lease-seconds'] * 1000,
+        allowPrivateUrls: v['allow-private-urls'],
+        caffeBin: v['caffe-bin'] ?? null,
+        gpu: v.gpu ?? null,
+        workDir: resolve(v['work-dir'] ?? tmp, 'elastic-thought-work')
+      },
+      graceMs: v['grace-seconds'] * 1000,
+      maxUploadBytes: v['max-upload-mb'] * 1024 * 1024,
+      logLevel: v['log-level']
+    }
+  }
+}
