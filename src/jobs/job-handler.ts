@@ -88,10 +88,13 @@ async function runJob (deps: JobHandlerDeps, pending: JobDocument, delivery: Par
       else log.warn({ err }, 'lease renewal failed; will try again')
     })
   }, Math.max(50, Math.floor(deps.leaseMs / 3)))
-  await mkdir(deps.workRoot, { recursive: true })
-  const workDir = await mkdtemp(join(deps.workRoot, `${job._id}-a${attempt}-`))
   const started = Date.now()
+  let workDir: string | undefined
   try {
+    // Inside the try: a work root that cannot be written must release the job and stop the
+    // renewal timer, or the lease is renewed forever and the job never runs nor gets reaped.
+    await mkdir(deps.workRoot, { recursive: true })
+    workDir = await mkdtemp(join(deps.workRoot, `${job._id}-a${attempt}-`))
     const complete = await runner.run({
       job: job as DocumentOf<JobType>,
       workerId: deps.workerId,
@@ -113,7 +116,7 @@ async function runJob (deps: JobHandlerDeps, pending: JobDocument, delivery: Par
     return await settleFailure(deps, job, err, { lost: lost.signal, shutdown: delivery.signal, log })
   } finally {
     clearInterval(renewal)
-    await rm(workDir, { recursive: true, force: true }).catch((err: unknown) => { log.warn({ err, workDir }, 'work dir could not be removed') })
+    if (workDir !== undefined) await rm(workDir, { recursive: true, force: true }).catch((err: unknown) => { log.warn({ err, workDir }, 'work dir could not be removed') })
   }
 }
 
