@@ -4,32 +4,16 @@
  * the same document, each in its own process, loaded by autocannon from this process.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { spawnTs } from '../test/helpers/processes.js'
 import type { Spawned } from '../test/helpers/processes.js'
 import { lenetNet, lenetSolver } from '../test/helpers/resources.js'
+import { freePort, post, startServer } from './bench-helpers.js'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32)
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address()
-      srv.close(() => { if (typeof address === 'object' && address !== null) resolve(address.port); else reject(new Error('no port')) })
-    })
-  })
-}
-
-async function post (url: string, auth: string | undefined, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth === undefined ? {} : { authorization: auth }) }, body: JSON.stringify(body) })
-  if (res.status !== 201) throw new Error(`POST ${url}: ${res.status} ${await res.text()}`)
-  return await res.json() as Record<string, unknown>
-}
 
 async function load (title: string, url: string, headers: Record<string, string>): Promise<autocannon.Result> {
   // Warm up (JIT, caches, connection pools) before measuring.
@@ -43,15 +27,8 @@ async function main (): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'et-bench-api-'))
   const children: Spawned[] = []
   try {
-    const port = await freePort()
-    const server = spawnTs('src/server.ts', ['--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'])
+    const { server, base } = await startServer(await freePort(), ['--data-dir', dataDir, '--log-level', 'warn'])
     children.push(server)
-    const base = `http://127.0.0.1:${port}`
-    for (let i = 0; ; i++) {
-      if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) break
-      if (i > 300) throw new Error(`server did not start: ${server.stderr()}`)
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
     await post(`${base}/users`, undefined, { username: 'bench', email: 'bench@example.com', password: 'benchmark password' })
     const auth = `Basic ${Buffer.from('bench:benchmark password').toString('base64')}`
     const datafile = await post(`${base}/datafiles`, auth, { url: 'https://example.com/mnist.tar.gz' })

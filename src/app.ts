@@ -16,6 +16,7 @@ import { solverRoutes } from '../routes/solvers.js'
 import { trainingJobRoutes } from '../routes/training-jobs.js'
 import { classifierRoutes } from '../routes/classifiers.js'
 import { classifyJobRoutes } from '../routes/classify-jobs.js'
+import { artifactRoutes } from '../routes/artifacts.js'
 
 export interface AppOptions {
   registration: 'open' | 'closed'
@@ -74,6 +75,7 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
     await authed.register(trainingJobRoutes)
     await authed.register(classifierRoutes, { maxUploadBytes: options.maxUploadBytes })
     await authed.register(classifyJobRoutes)
+    await authed.register(artifactRoutes)
   })
   return app
 }

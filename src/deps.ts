@@ -25,6 +25,7 @@ import { PrototxtIntake } from './services/prototxt-intake.js'
 import { Resources } from './services/resources.js'
 import { UserService } from './services/user-service.js'
 import { Uploads } from './services/uploads.js'
+import { Artifacts } from './services/artifacts.js'
 
 export interface Deps {
   services: AppServices
@@ -111,7 +112,7 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
       const handler = createJobHandler({
         store,
         blobs,
-        runners: createRunners({ fetcher, allowPrivateUrls: config.jobs.allowPrivateUrls, maxBytes: config.maxUploadBytes, caffeBin: config.jobs.caffeBin, gpu: config.jobs.gpu }),
+        runners: createRunners({ fetcher, allowPrivateUrls: config.jobs.allowPrivateUrls, maxBytes: config.maxUploadBytes, caffeBin: config.jobs.caffeBin, gpu: config.jobs.gpu, concurrency: config.scheduler.concurrency }),
         workerId: createWorkerId('server'),
         leaseMs: config.jobs.leaseMs,
         maxAttempts: config.jobs.maxAttempts,
@@ -124,7 +125,7 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
 
     let closed: Promise<void> | undefined
     return {
-      services: { users, resources, health, uploads: new Uploads(blobs, config.maxUploadBytes) },
+      services: { users, resources, health, uploads: new Uploads(blobs, config.maxUploadBytes), artifacts: new Artifacts({ repo, blobs }) },
       couch,
       documents,
       blobs,

@@ -51,7 +51,7 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
   const handler = createJobHandler({
     store,
     blobs,
-    runners: createRunners({ fetcher, allowPrivateUrls: config.jobs.allowPrivateUrls, maxBytes: config.maxUploadBytes, caffeBin: config.jobs.caffeBin, gpu: config.jobs.gpu }),
+    runners: createRunners({ fetcher, allowPrivateUrls: config.jobs.allowPrivateUrls, maxBytes: config.maxUploadBytes, caffeBin: config.jobs.caffeBin, gpu: config.jobs.gpu, concurrency: config.scheduler.concurrency }),
     workerId,
     leaseMs: config.jobs.leaseMs,
     maxAttempts: config.jobs.maxAttempts,

@@ -13,8 +13,7 @@ export interface AppServices {
   resources: Resources
   health: HealthCheck
   uploads: Uploads
-  /** Optional until the composition root builds it; routes/artifacts.ts needs it. */
-  artifacts?: Artifacts
+  artifacts: Artifacts
 }
 
 declare module 'fastify' {
@@ -38,7 +37,7 @@ export default fp(async function depsPlugin (app: FastifyInstance, services: App
   app.decorate('resources', services.resources)
   app.decorate('health', services.health)
   app.decorate('uploads', services.uploads)
-  if (services.artifacts !== undefined) app.decorate('artifacts', services.artifacts)
+  app.decorate('artifacts', services.artifacts)
   app.decorateRequest('principal', null)
   app.decorateRequest('tenantId', '' as TenantId)
 }, { name: 'deps' })

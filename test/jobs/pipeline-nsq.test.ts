@@ -29,7 +29,7 @@ describe('NSQ scheduler with elastic-thought-worker processes', () => {
     nsqd = await NsqPeer.start()
     files = await serveFiles({ '/digits.tar.gz': { body: targz(imageSpecs({ a: ['1.png', '2.png', '3.png', '4.png'], b: ['1.png', '2.png', '3.png'] })) } })
     t = await startTestApp({
-      blobStore: { kind: 'file', dir: blobDir, durable: false },
+      blobStore: { kind: 'file', dir: blobDir },
       scheduler: { kind: 'nsq', nsqd: [nsqd.address], lookupd: [], topic: 'elastic-thought', channel: 'elastic-thought-worker', concurrency: 1, msgTimeoutMs: 60_000, heartbeatIntervalMs: 30_000, discoveryIntervalMs: 15_000, autoTouch: true, connectTimeoutMs: 5000, publishTimeoutMs: 10_000, retryBaseMs: 100, retryMaxMs: 1000, maxAttempts: 5 }
     }, { runJobs: true })
     auth = await signUp(t.app, 'nsquser')

@@ -36,6 +36,7 @@ describe('response serializer', () => {
       'lease-expires-at': '2026-11-21T00:01:00.000Z',
       'started-at': '2026-11-21T00:00:00.500Z',
       'finished-at': null,
+      'retry-at': null,
       'std-out-url': null,
       'std-err-url': null,
       'trained-model-url': null,
