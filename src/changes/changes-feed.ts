@@ -101,6 +101,9 @@ export class ChangesFeed {
     arm()
     let buffered = ''
     try {
+      // 'now' is resolved once to a real sequence: reconnecting with 'now' again would skip
+      // every change made while the connection was down.
+      if (this.since === 'now') this.since = await this.couch.updateSeq()
       const stream = await this.couch.changesStream({ since: this.since, heartbeatMs: heartbeat, includeDocs: this.options.includeDocs, signal: controller.signal })
       // Live once the server answered: every change from here on will reach us.
       this.setLive(true)

@@ -68,6 +68,16 @@ export class CouchDatabase {
     }
   }
 
+  /** The database's current update sequence: a concrete `since` meaning "from here on". */
+  async updateSeq (): Promise<unknown> {
+    try {
+      const info = await this.server.db.get(this.name)
+      return info.update_seq
+    } catch (err) {
+      throw mapCouchError(err, `database '${this.name}'`)
+    }
+  }
+
   async get (id: string): Promise<unknown> {
     try {
       return await this.db.get(id)
