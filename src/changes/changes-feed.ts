@@ -73,16 +73,21 @@ export class ChangesFeed {
   }
 
   private async loop (): Promise<void> {
+    // A connection that stayed up this long proves the database is back, so the backoff starts
+    // over; one that ended sooner (refused, or a server that closes every feed at once) backs off.
+    const healthyMs = Math.max(1000, this.options.heartbeatMs ?? 2000)
     let delay = 0
     while (!this.stopped) {
+      const opened = Date.now()
+      let failure: unknown
       try {
         await this.follow()
-        delay = 0
       } catch (err) {
         if (this.stopped) break
-        delay = delay === 0 ? 250 : Math.min(delay * 2, 10_000)
-        this.options.logger.warn({ err: describe(err), retryInMs: delay }, 'changes feed lost')
+        failure = err
       }
+      delay = Date.now() - opened >= healthyMs ? 0 : delay === 0 ? 250 : Math.min(delay * 2, 10_000)
+      if (failure !== undefined) this.options.logger.warn({ err: describe(failure), retryInMs: delay }, 'changes feed lost')
       this.setLive(false)
       if (!this.stopped && delay > 0) await sleep(delay, undefined, { signal: this.stopping.signal }).catch(() => {})
     }
