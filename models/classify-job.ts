@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { BaseDocument, BlobUri, HttpUrl, JobFields, TenantId } from './common.js'
+import { UploadedFileField } from './uploaded-file.js'
 
 /** Most images one classify request may carry. */
 export const MAX_IMAGES_PER_CLASSIFY = 100
@@ -36,7 +37,14 @@ export const ClassifyJob = BaseDocument.merge(JobFields).extend({
 export type ClassifyJob = z.infer<typeof ClassifyJob>
 
 export const NewClassifyJob = z.object({
-  urls: z.array(HttpUrl).min(1).max(MAX_IMAGES_PER_CLASSIFY),
+  /** Images to fetch; each is keyed in the results by the sha1 of its URL, as the original did. */
+  urls: z.array(HttpUrl).max(MAX_IMAGES_PER_CLASSIFY).default([]),
+  /** Uploaded images (multipart `files` parts); each is keyed by its file name. */
+  files: z.array(UploadedFileField).max(MAX_IMAGES_PER_CLASSIFY).default([]),
   'notify-url': HttpUrl.optional()
-}).strict()
+}).strict().superRefine((value, ctx) => {
+  const count = value.urls.length + value.files.length
+  if (count === 0) ctx.addIssue({ code: 'custom', path: ['urls'], message: 'give at least one image: "urls", or "files" in a multipart/form-data request' })
+  if (count > MAX_IMAGES_PER_CLASSIFY) ctx.addIssue({ code: 'custom', path: ['files'], message: `at most ${MAX_IMAGES_PER_CLASSIFY} images per request` })
+})
 export type NewClassifyJob = z.infer<typeof NewClassifyJob>

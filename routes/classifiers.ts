@@ -4,6 +4,7 @@ import { Classifier, NewClassifier } from '../models/classifier.js'
 import { MAX_PROTOTXT_BYTES } from '../models/solver.js'
 import { ClassifyJob, NewClassifyJob } from '../models/classify-job.js'
 import { IdParams } from '../models/common.js'
+import { ValidationError } from '../src/lib/errors.js'
 import { ErrorResponse } from './error-response.js'
 import { formBody, readTextFile } from './multipart.js'
 import { enableUploads } from './uploads.js'
@@ -43,14 +44,23 @@ function classifyRoute (scope: FastifyInstance) {
   app.post('/classifiers/:id/classify', {
     schema: {
       tags: ['classifiers'],
-      summary: 'Classify images given by URL: JSON {"urls": [...]}, or multipart/form-data with repeated "urls" fields as the original took; creates a classify job',
+      summary: 'Classify images: JSON {"urls": [...]}, or multipart/form-data with repeated "urls" fields (as the original took) and/or image files in repeated "files" parts; creates a classify job',
       security,
       consumes: ['application/json', 'multipart/form-data'],
       params: IdParams,
       body: NewClassifyJob,
       response: { 201: viewSchema(ClassifyJob), 400: ErrorResponse, 404: ErrorResponse }
     },
-    preValidation: formBody({ arrayFields: ['urls'] })
+    preValidation: formBody({
+      arrayFields: ['urls', 'files'],
+      onFile: async (file, request) => {
+        if (file.fieldname !== 'files' && file.fieldname !== 'files[]') {
+          file.file.resume()
+          throw new ValidationError(`body.${file.fieldname}: unexpected file field (images go in "files")`)
+        }
+        return await app.uploads.store(request, file, (docId, index) => `${docId}/images/${index}`)
+      }
+    })
   }, async (request, reply) => {
     const doc = await app.resources.createClassifyJob(request.tenantId, request.params.id, request.body)
     return await reply.code(201).send(withId(doc))

@@ -59,7 +59,7 @@ export class OwnedRepository {
     return { items, next }
   }
 
-  async create<T extends OwnedType> (tenant: TenantId, type: T, fields: NewFields<T>, id = newDocId()): Promise<DocumentOf<T>> {
+  async create<T extends OwnedType> (tenant: TenantId, type: T, fields: NewFields<T>, id: string = newDocId()): Promise<DocumentOf<T>> {
     const now = new Date().toISOString()
     const doc = parseDocument(type, { ...fields, _id: id, type, 'user-id': tenant, 'created-at': now, 'updated-at': now })
     const rev = await this.docs.write(stripUndefined(doc))

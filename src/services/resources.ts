@@ -55,9 +55,8 @@ export class Resources {
       labels: null,
       'image-count': null
     }
-    return upload === undefined
-      ? await this.repo.create(tenant, 'datafile', fields)
-      : await this.repo.create(tenant, 'datafile', fields, upload.docId)
+    // An upload was stored under the id reserved for this document; otherwise a new id.
+    return await this.repo.create(tenant, 'datafile', fields, upload?.docId)
   }
 
   async createDataset (tenant: TenantId, input: NewDataset): Promise<DocumentOf<'dataset'>> {
@@ -133,7 +132,17 @@ export class Resources {
       seen.add(key)
       images.push({ key, url, filename: null, 'blob-url': null })
     }
-    return await this.repo.create(tenant, 'classify-job', {
+    for (const file of input.files) {
+      // Uploads are keyed by file name, made unique within the request.
+      const base = file.filename === '' ? 'image' : file.filename
+      let key = base
+      for (let n = 2; seen.has(key); n++) key = `${base}#${n}`
+      seen.add(key)
+      images.push({ key, url: null, filename: file.filename, 'blob-url': blobUri(file.key) })
+    }
+    // Uploaded images were stored under the id reserved for this request's document.
+    const id = input.files[0]?.docId
+    const fields = {
       ...pendingJob(),
       'classifier-id': classifierId,
       images,
@@ -142,7 +151,8 @@ export class Resources {
       'std-out-url': null,
       'std-err-url': null,
       'notify-url': input['notify-url'] ?? null
-    })
+    }
+    return await this.repo.create(tenant, 'classify-job', fields, id)
   }
 
   /**
