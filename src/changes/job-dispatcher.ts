@@ -137,8 +137,10 @@ export class JobDispatcher {
       if (!(err instanceof NotFoundError)) throw err
     }
     // First start against this database: nothing before now needs replaying, because the
-    // sweep schedules whatever is still pending.
-    return 'now'
+    // sweep schedules whatever is still pending. A concrete sequence read before the sweep,
+    // not 'now' (resolved whenever the feed's request lands), so a job created between the
+    // sweep's query and the feed's start is not missed by both.
+    return await this.options.couch.updateSeq()
   }
 
   private async saveCheckpoint (): Promise<void> {
