@@ -41,6 +41,9 @@ export class JobDispatcher {
   private checkpointRev: string | undefined
   private timers: NodeJS.Timeout[] = []
   private stopped = false
+  /** A job may be pending without a message (a schedule or sweep failed): sweep at the next tick. */
+  private sweepNeeded = false
+  private sweeping = false
 
   constructor (options: JobDispatcherOptions) {
     this.options = options
@@ -65,13 +68,20 @@ export class JobDispatcher {
         // One change at a time, in feed order, so the checkpoint only ever moves past changes
         // whose jobs were handed to the scheduler.
         this.chain = this.chain.then(async () => { await this.handle(change) }).catch((err: unknown) => {
-          this.options.logger.error({ err, docId: change.id }, 'scheduling a changed job failed')
+          // The change is behind us in the feed; only a sweep will find the job again.
+          this.sweepNeeded = true
+          this.options.logger.error({ err, docId: change.id }, 'scheduling a changed job failed; will sweep again')
         })
       }
     })
     this.feed.start()
-    await this.sweep()
-    this.timers.push(setInterval(() => { this.saveCheckpoint().catch(() => {}) }, 1000))
+    // A broker or database that is down now must not stop the start (nor leave the feed
+    // running unowned): the sweep is retried every second until it succeeds.
+    await this.retryableSweep()
+    this.timers.push(setInterval(() => {
+      this.saveCheckpoint().catch(() => {})
+      if (this.sweepNeeded) this.retryableSweep().catch(() => {})
+    }, 1000))
     this.timers.push(setInterval(() => { this.reap().catch(() => {}) }, this.options.reapIntervalMs ?? 10_000))
     for (const timer of this.timers) timer.unref()
   }
@@ -90,6 +100,20 @@ export class JobDispatcher {
     for (const { id } of pending) await this.schedule(id)
     if (pending.length > 0) this.options.logger.info({ count: pending.length }, 'pending jobs scheduled at start')
     return pending.length
+  }
+
+  private async retryableSweep (): Promise<void> {
+    if (this.sweeping || this.stopped) return
+    this.sweeping = true
+    this.sweepNeeded = false
+    try {
+      await this.sweep()
+    } catch (err) {
+      this.sweepNeeded = true
+      this.options.logger.warn({ err }, 'sweep for pending jobs failed; will try again')
+    } finally {
+      this.sweeping = false
+    }
   }
 
   /** Returns jobs with expired leases to the queue; their change then schedules them. */
