@@ -97,6 +97,8 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
       store,
       scheduler,
       maxAttempts: config.jobs.maxAttempts,
+      // Often enough that a dead worker's job waits little more than its lease.
+      reapIntervalMs: Math.max(1000, config.jobs.leaseMs / 2),
       logger: logger.child({ component: 'dispatcher' }),
       onLive: (live) => cache.setLive(live),
       onChange: (change) => {

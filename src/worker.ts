@@ -60,7 +60,7 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
   })
   // Without NSQ the worker finds work itself, exactly as the server's dispatcher does.
   const dispatcher = config.scheduler.kind === 'in-process'
-    ? new JobDispatcher({ couch, store, scheduler, maxAttempts: config.jobs.maxAttempts, name: `worker-${workerId}`, logger: logger.child({ component: 'dispatcher' }) })
+    ? new JobDispatcher({ couch, store, scheduler, maxAttempts: config.jobs.maxAttempts, reapIntervalMs: Math.max(1000, config.jobs.leaseMs / 2), name: `worker-${workerId}`, logger: logger.child({ component: 'dispatcher' }) })
     : undefined
   const consumer = scheduler.startConsumer(handler)
   await dispatcher?.start()

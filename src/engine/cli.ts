@@ -94,7 +94,24 @@ function isMain (): boolean {
   }
 }
 
+/**
+ * A worker that starts the engine names itself in ET_PARENT_PID. If that worker dies (SIGKILL,
+ * a crash), the engine would run on as an orphan holding both cores for a job that another
+ * worker will take over: it stops as soon as it sees it has been re-parented.
+ */
+function exitWithParent (io: CliIo): void {
+  const parent = Number(process.env.ET_PARENT_PID)
+  if (!Number.isInteger(parent) || parent <= 0) return
+  setInterval(() => {
+    if (process.ppid === parent) return
+    io.log.error('caffe.cpp:0', `the process that started this run (pid ${parent}) has gone; stopping`)
+    process.exit(1)
+  }, 1000).unref()
+}
+
 if (isMain()) {
-  const code = await runCli(process.argv.slice(2), processIo())
+  const io = processIo()
+  exitWithParent(io)
+  const code = await runCli(process.argv.slice(2), io)
   process.exitCode = code
 }

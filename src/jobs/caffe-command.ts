@@ -121,7 +121,8 @@ function runProcess (program: string, command: string, argv: string[], options: 
     cwd: options.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
-    env: { ...process.env, GLOG_logtostderr: '1' }
+    // ET_PARENT_PID: the builtin engine exits if this process dies and leaves it orphaned.
+    env: { ...process.env, GLOG_logtostderr: '1', ET_PARENT_PID: String(process.pid) }
   })
   const parser = new CaffeLogParser()
   let fatal: string | undefined
