@@ -49,16 +49,28 @@ export async function startEmbeddedCouch (options: EmbeddedCouchOptions): Promis
   let closing = false
   let child: ChildProcess | undefined
   let port: number | null = null
+  // A restart under way; close() waits for it, so a replacement forked just before close()
+  // is stopped rather than left running (and keeping the parent alive) with nobody to stop it.
+  let restarting: Promise<void> | undefined
 
   const launch = async (fixedPort: number): Promise<void> => {
     const started = await spawnChild(options, socketPath, fixedPort)
+    if (closing) {
+      await stopChild(started.child)
+      return
+    }
     child = started.child
     port = started.port
     started.child.on('exit', (code, signal) => {
       if (closing) return
       options.onExit?.(code, signal)
       // Same socket path (or port) again, so open clients reconnect without being told.
-      if (options.restart !== false) setTimeout(() => { if (!closing) launch(port ?? 0).catch((err: unknown) => options.onRestartFailed?.(err)) }, 500)
+      if (options.restart !== false) {
+        setTimeout(() => {
+          if (closing) return
+          restarting = launch(port ?? 0).catch((err: unknown) => { if (!closing) options.onRestartFailed?.(err) })
+        }, 500)
+      }
     })
   }
 
@@ -76,6 +88,7 @@ export async function startEmbeddedCouch (options: EmbeddedCouchOptions): Promis
     close: async () => {
       closed ??= (async () => {
         closing = true
+        await restarting
         if (child !== undefined) await stopChild(child)
         if (socketDir !== undefined) rmSync(socketDir, { recursive: true, force: true })
       })()
