@@ -125,6 +125,7 @@ describe('job handler against a real CouchDB-protocol server', () => {
       const call = rec.calls[0]
       expect(call?.abortedAt).toBeDefined()
       // Renewal every lease/3 (100 ms) plus one database round trip; a loaded machine gets slack.
+      if (process.env.ET_TEST_MEASURE !== undefined) process.stdout.write(`cancel → abort: ${(call?.abortedAt ?? 0) - cancelledAt} ms\n`)
       expect((call?.abortedAt ?? Infinity) - cancelledAt).toBeLessThan(LEASE_MS)
       expect(call?.ended).toBe('threw')
       await sleep(LEASE_MS)
@@ -156,7 +157,11 @@ describe('job handler against a real CouchDB-protocol server', () => {
 
     it('stops when another worker takes the job over, and its late result is not saved', async () => {
       const rec = recordingRunners(async (ctx) => {
-        await new Promise<void>((resolve) => { ctx.signal.addEventListener('abort', () => { resolve() }, { once: true }) })
+        // Bounded, so a handler that never aborts fails the assertions below instead of timing out.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, LEASE_MS * 5)
+          ctx.signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+        })
         // Finishes anyway, as a runner that does not check its signal at the end would.
         return (doc) => ({ ...doc, size: 42 })
       })
