@@ -4,6 +4,7 @@ import { keyFromBlobUri } from '../../blobstore/blob-uri.js'
 import { signUp, startTestApp } from '../helpers/app.js'
 import type { TestApp } from '../helpers/app.js'
 import { serveFiles } from '../helpers/http-files.js'
+import { settleJob } from '../helpers/settle.js'
 import { imageSpecs, targz } from './archive/archive-fixtures.js'
 
 type Doc = Record<string, unknown> & { id: string, 'processing-state': string, 'processing-log': string }
@@ -39,15 +40,7 @@ describe('datafile and dataset jobs, end to end through the API with the in-proc
     return res.json()
   }
 
-  const settle = async (path: string, ms = 20_000): Promise<Doc> => {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const doc = (await t.app.inject({ url: path, headers: { authorization: auth } })).json() as Doc
-      if (!['pending', 'processing'].includes(doc['processing-state'])) return doc
-      if (Date.now() > deadline) throw new Error(`${path} still ${doc['processing-state']}: ${doc['processing-log']}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  }
+  const settle = async (path: string): Promise<Doc> => await settleJob(t.app, auth, path, 20_000)
 
   it('downloads a datafile, checks it, and splits it 70/30 per label into two archives', async () => {
     const datafile = await post('/datafiles', { url: files.url('/digits.tar.gz') })
@@ -146,11 +139,7 @@ describe('private addresses', () => {
       const auth = await signUp(t.app, 'priv')
       const res = await t.app.inject({ method: 'POST', url: '/datafiles', headers: { authorization: auth }, payload: { url: files.url('/digits.tar.gz') } })
       const id: string = res.json().id
-      let doc: Doc
-      do {
-        doc = (await t.app.inject({ url: `/datafiles/${id}`, headers: { authorization: auth } })).json()
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      } while (['pending', 'processing'].includes(doc['processing-state']))
+      const doc = await settleJob(t.app, auth, `/datafiles/${id}`, 20_000)
       expect(doc['processing-state']).toBe('failed')
       expect(doc['processing-log']).toMatch(/127\.0\.0\.1 is a private, loopback or link-local address.*--allow-private-urls/)
       expect(files.hits()['/digits.tar.gz']).toBeUndefined()
@@ -170,11 +159,7 @@ describe('size limit', () => {
       const auth = await signUp(t.app, 'limits')
       const res = await t.app.inject({ method: 'POST', url: '/datafiles', headers: { authorization: auth }, payload: { url: files.url('/big.tar.gz') } })
       const id: string = res.json().id
-      let doc: Doc
-      do {
-        doc = (await t.app.inject({ url: `/datafiles/${id}`, headers: { authorization: auth } })).json()
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      } while (['pending', 'processing'].includes(doc['processing-state']))
+      const doc = await settleJob(t.app, auth, `/datafiles/${id}`, 20_000)
       expect(big.length).toBeGreaterThan(512)
       expect(doc['processing-state']).toBe('failed')
       expect(doc['processing-log']).toMatch(/is (larger than the limit|\d+ bytes, more than the limit) of 512 bytes/)

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signUp, startTestApp } from '../helpers/app.js'
 import type { TestApp } from '../helpers/app.js'
 import { serveFiles } from '../helpers/http-files.js'
+import { settleJob } from '../helpers/settle.js'
 import { NsqPeer } from '../helpers/nsq-peer.js'
 import { spawnTs } from '../helpers/processes.js'
 import type { Spawned } from '../helpers/processes.js'
@@ -49,15 +50,7 @@ describe('NSQ scheduler with elastic-thought-worker processes', () => {
     rmSync(blobDir, { recursive: true, force: true })
   })
 
-  const settle = async (path: string): Promise<Doc> => {
-    const deadline = Date.now() + 30_000
-    for (;;) {
-      const doc = (await t.app.inject({ url: path, headers: { authorization: auth } })).json() as Doc
-      if (!['pending', 'processing'].includes(doc['processing-state'])) return doc
-      if (Date.now() > deadline) throw new Error(`${path} still ${doc['processing-state']}: ${doc['processing-log']}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  }
+  const settle = async (path: string): Promise<Doc> => await settleJob(t.app, auth, path, 30_000)
 
   it('runs datafile and dataset jobs in the workers, acknowledging messages only after the state is saved', async () => {
     const datafile = (await t.app.inject({ method: 'POST', url: '/datafiles', headers: { authorization: auth }, payload: { url: files.url('/digits.tar.gz') } })).json() as Doc

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signUp, startTestApp } from '../helpers/app.js'
 import type { TestApp } from '../helpers/app.js'
 import { serveFiles } from '../helpers/http-files.js'
+import { settleJob } from '../helpers/settle.js'
 import { DEPLOY_NET, IMAGE_DATA_NET, quadrantArchive, quadrantPng, solverText } from './runners/runner-fixtures.js'
 
 type Doc = Record<string, unknown> & { id: string, 'processing-state': string, 'processing-log': string }
@@ -42,15 +43,7 @@ describe('upload → split → train → classify, through the API', () => {
     const res = await t.app.inject({ method, url, headers: { authorization: auth, ...headers }, ...(payload === undefined ? {} : { payload: payload as Buffer }) })
     return { status: res.statusCode, json: () => res.json(), body: res.body, raw: res.rawPayload, headers: res.headers }
   }
-  const settle = async (path: string, ms = 90_000): Promise<Doc> => {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const doc = (await api('GET', path)).json()
-      if (!['pending', 'processing'].includes(doc['processing-state'])) return doc
-      if (Date.now() > deadline) throw new Error(`${path} still ${doc['processing-state']}`)
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
+  const settle = async (path: string): Promise<Doc> => await settleJob(t.app, auth, path, 90_000)
 
   it('learns to tell the quadrants apart and classifies new images', async () => {
     const boundary = '----et-e2e'
