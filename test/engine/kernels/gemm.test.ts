@@ -5,15 +5,16 @@ import { createKernels } from '../../../src/engine/kernels/create-kernels.js'
 import type { Kernels } from '../../../src/engine/kernels/kernels.js'
 import { TsKernels } from '../../../src/engine/kernels/ts-kernels.js'
 import { Rng } from '../../../src/engine/random.js'
+import { withBlas } from '../../helpers/kernel-paths.js'
 
-// The machine this project builds on has OpenBLAS (libopenblas0-pthread), and CI installs it,
-// so the BLAS path is tested unconditionally: a missing library fails here loudly.
+// The BLAS path runs under `npm run test:blas` (OpenBLAS installed), where a missing library
+// fails here loudly; see test/helpers/kernel-paths.ts.
 const ts = new TsKernels()
-const blas = new BlasKernels({ threads: 2 })
-const paths: Array<[string, Kernels]> = [['ts', ts], ['blas', blas]]
+const blas = withBlas ? new BlasKernels({ threads: 2 }) : undefined
+const paths: Array<[string, Kernels]> = blas === undefined ? [['ts', ts]] : [['ts', ts], ['blas', blas]]
 afterAll(() => {
   ts.close()
-  blas.close()
+  blas?.close()
 })
 
 function randomArray (n: number, rng: Rng, shared: boolean): Float32Array {
@@ -107,14 +108,14 @@ describe('gemm', () => {
     })
   }
 
-  it('TS and BLAS agree within float tolerance on the same inputs', () => {
+  it.runIf(withBlas)('TS and BLAS agree within float tolerance on the same inputs', () => {
     for (const [M, N, K] of [[50, 4096, 500], [500, 800, 64], [33, 47, 129]] as const) {
       const A = randomArray(M * K, rng, true)
       const B = randomArray(K * N, rng, true)
       const c1 = allocFloats(M * N)
       const c2 = allocFloats(M * N)
       ts.gemm(false, true, M, N, K, 1, A, 0, B.subarray(0, N * K), 0, 0, c1, 0)
-      blas.gemm(false, true, M, N, K, 1, A, 0, B.subarray(0, N * K), 0, 0, c2, 0)
+      blas?.gemm(false, true, M, N, K, 1, A, 0, B.subarray(0, N * K), 0, 0, c2, 0)
       let worst = 0
       for (let i = 0; i < c1.length; i++) worst = Math.max(worst, Math.abs((c1[i] ?? 0) - (c2[i] ?? 0)) / (1 + Math.abs(c1[i] ?? 0)))
       expect(worst).toBeLessThan(1e-4)
@@ -122,7 +123,7 @@ describe('gemm', () => {
   })
 })
 
-describe('createKernels', () => {
+describe.runIf(withBlas)('createKernels with OpenBLAS installed', () => {
   it('auto picks BLAS when OpenBLAS loads; ts and blas on request; thread counts', () => {
     const auto = createKernels({ kind: 'auto', threads: 2 })
     expect(auto.name).toBe('blas')

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { Blob } from '../../../src/engine/blob.js'
+import { withBlas } from '../../helpers/kernel-paths.js'
 import { createKernels } from '../../../src/engine/kernels/create-kernels.js'
 import type { Kernels } from '../../../src/engine/kernels/kernels.js'
 import type { Layer } from '../../../src/engine/layer.js'
@@ -69,7 +70,7 @@ function step (net: { stages: Stage[], loss: Blob }, lr: number): { loss: number
   return { loss: net.loss.data[0] ?? Number.NaN, grads }
 }
 
-describe('LeNet on both kernel paths', () => {
+describe.runIf(withBlas)('LeNet on both kernel paths', () => {
   const ts = createKernels({ kind: 'ts' })
   const blas = createKernels({ kind: 'blas', threads: 2 })
   afterAll(() => {
