@@ -18,36 +18,13 @@ import { Net } from '../src/engine/net.js'
 import { parseNetPrototxt } from '../src/engine/proto/text-format.js'
 import { Rng } from '../src/engine/random.js'
 import { ParamUpdater } from '../src/engine/solver/param-updater.js'
+import { lenetDeployNet, lenetTrainNet } from './lenet-nets.js'
 import { NaiveKernels } from './naive-kernels.js'
 
 const BATCH = 64
 
-const lenetBody = `
-layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" param { lr_mult: 1 } param { lr_mult: 2 }
-  convolution_param { num_output: 20 kernel_size: 5 stride: 1 weight_filler { type: "xavier" } bias_filler { type: "constant" } } }
-layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
-layer { name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2" param { lr_mult: 1 } param { lr_mult: 2 }
-  convolution_param { num_output: 50 kernel_size: 5 stride: 1 weight_filler { type: "xavier" } bias_filler { type: "constant" } } }
-layer { name: "pool2" type: "Pooling" bottom: "conv2" top: "pool2" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
-layer { name: "ip1" type: "InnerProduct" bottom: "pool2" top: "ip1" param { lr_mult: 1 } param { lr_mult: 2 }
-  inner_product_param { num_output: 500 weight_filler { type: "xavier" } bias_filler { type: "constant" } } }
-layer { name: "relu1" type: "ReLU" bottom: "ip1" top: "ip1" }
-layer { name: "ip2" type: "InnerProduct" bottom: "ip1" top: "ip2" param { lr_mult: 1 } param { lr_mult: 2 }
-  inner_product_param { num_output: 10 weight_filler { type: "xavier" } bias_filler { type: "constant" } } }
-`
-
-const TRAIN_NET = `name: "LeNet"
-layer { name: "data" type: "Input" top: "data" top: "label"
-  input_param { shape { dim: ${BATCH} dim: 1 dim: 28 dim: 28 } shape { dim: ${BATCH} } } }
-${lenetBody}
-layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: "loss" }
-`
-
-const DEPLOY_NET = `name: "LeNet"
-layer { name: "data" type: "Input" top: "data" input_param { shape { dim: ${BATCH} dim: 1 dim: 28 dim: 28 } } }
-${lenetBody}
-layer { name: "prob" type: "Softmax" bottom: "ip2" top: "prob" }
-`
+const TRAIN_NET = lenetTrainNet(BATCH)
+const DEPLOY_NET = lenetDeployNet(BATCH)
 
 interface PathResult {
   path: string
