@@ -138,11 +138,20 @@ export class JobDispatcher {
 
   // A dataset waiting for its datafile (or a classify job for its training job) polls with a
   // backoff; when the input ends, schedule the waiters now instead of at their next poll.
-  private async wakeDependents (id: string): Promise<void> {
+  // Waiting can go through a document that is not a job: a training job waits for the dataset
+  // of its solver, a classify job for the training job of its classifier. So the walk passes
+  // through such documents (solvers, classifiers) and stops at jobs.
+  private async wakeDependents (id: string, depth = 0): Promise<void> {
     const res = await this.options.couch.view(DESIGN, 'by-reference', { key: id, include_docs: true, limit: 1000 })
     for (const row of res.rows) {
       const doc = row.doc
-      if (typeof doc === 'object' && doc !== null && Reflect.get(doc, 'processing-state') === 'pending') await this.schedule(row.id)
+      if (typeof doc !== 'object' || doc === null) continue
+      const type: unknown = Reflect.get(doc, 'type')
+      if (typeof type === 'string' && isJobType(type)) {
+        if (Reflect.get(doc, 'processing-state') === 'pending') await this.schedule(row.id)
+      } else if (depth < 2) {
+        await this.wakeDependents(row.id, depth + 1)
+      }
     }
   }
 

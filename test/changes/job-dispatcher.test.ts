@@ -14,7 +14,7 @@ import { JobStore } from '../../src/jobs/job-store.js'
 import { UnavailableError } from '../../src/lib/errors.js'
 import type { TestDb } from '../jobs/life-cycle-fixtures.js'
 import {
-  createDatafileJob, createDatasetJob, inProcessScheduler, openTestDb, patchDoc, rawDoc, recordingScheduler, sleep, testLogger, waitFor
+  TENANT, createDatafileJob, createDatasetJob, inProcessScheduler, openTestDb, patchDoc, rawDoc, recordingScheduler, sleep, testLogger, waitFor
 } from '../jobs/life-cycle-fixtures.js'
 
 type Recording = Scheduler & { scheduled: string[] }
@@ -154,6 +154,24 @@ describe('job dispatcher against a real CouchDB-protocol server', () => {
     await db.store.fail(other, 'worker-a', 'bad')
     await sleep(300)
     expect(count(s.scheduled, cancelledDataset)).toBe(was)
+  })
+
+  it('wakes a job that waits through a document that is not a job (training job → solver → dataset)', async () => {
+    const s = scheduler()
+    const d = dispatcher({ scheduler: s })
+    const datafile = await createDatafileJob(db.docs)
+    const dataset = await createDatasetJob(db.docs, datafile)
+    await db.store.claim(dataset, 'worker-a', 60_000, 3)
+    const now = new Date().toISOString()
+    const solver = `solver-${Date.now()}`
+    await db.docs.write({ _id: solver, type: 'solver', 'user-id': TENANT, 'created-at': now, 'updated-at': now, 'dataset-id': dataset, 'specification-url': 'cbfs://s/solver.prototxt', 'specification-net-url': 'cbfs://s/net.prototxt' })
+    const training = `training-${Date.now()}`
+    await db.docs.write({ _id: training, type: 'training-job', 'user-id': TENANT, 'created-at': now, 'updated-at': now, 'solver-id': solver, 'processing-state': 'pending' })
+    await d.start()
+    await waitFor(() => s.scheduled.includes(training), 'the training job to be scheduled by the sweep')
+    const before = count(s.scheduled, training)
+    await db.store.finish(dataset, 'worker-a', (doc) => doc)
+    await waitFor(() => count(s.scheduled, training) > before, 'the training job to be woken through its solver', 2000)
   })
 
   it('reaps expired leases on its interval, and the returned job is scheduled again', async () => {

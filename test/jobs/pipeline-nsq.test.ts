@@ -10,6 +10,7 @@ import { NsqPeer } from '../helpers/nsq-peer.js'
 import { spawnTs } from '../helpers/processes.js'
 import type { Spawned } from '../helpers/processes.js'
 import { imageSpecs, targz } from './archive/archive-fixtures.js'
+import { DEPLOY_NET, IMAGE_DATA_NET, quadrantArchive, quadrantPng, solverText } from './runners/runner-fixtures.js'
 
 type Doc = Record<string, unknown> & { id: string, 'processing-state': string, 'processing-log': string, 'worker-id': string | null }
 
@@ -28,7 +29,11 @@ describe('NSQ scheduler with elastic-thought-worker processes', () => {
 
   beforeAll(async () => {
     nsqd = await NsqPeer.start()
-    files = await serveFiles({ '/digits.tar.gz': { body: targz(imageSpecs({ a: ['1.png', '2.png', '3.png', '4.png'], b: ['1.png', '2.png', '3.png'] })) } })
+    files = await serveFiles({
+      '/digits.tar.gz': { body: targz(imageSpecs({ a: ['1.png', '2.png', '3.png', '4.png'], b: ['1.png', '2.png', '3.png'] })) },
+      '/quadrants.tar.gz': { body: quadrantArchive(10, 5) },
+      '/ne.png': { body: quadrantPng('ne', 777), type: 'image/png' }
+    })
     t = await startTestApp({
       blobStore: { kind: 'file', dir: blobDir },
       scheduler: { kind: 'nsq', nsqd: [nsqd.address], lookupd: [], topic: 'elastic-thought', channel: 'elastic-thought-worker', concurrency: 1, msgTimeoutMs: 60_000, heartbeatIntervalMs: 30_000, discoveryIntervalMs: 15_000, autoTouch: true, connectTimeoutMs: 5000, publishTimeoutMs: 10_000, retryBaseMs: 100, retryMaxMs: 1000, maxAttempts: 5 }
@@ -77,4 +82,28 @@ describe('NSQ scheduler with elastic-thought-worker processes', () => {
     const hits = files.hits()['/digits.tar.gz'] ?? 0
     expect(hits).toBe(2)
   })
+
+  it('trains and classifies in the workers, with progress and the model visible through the server', async () => {
+    const post = async (url: string, payload: unknown): Promise<Doc> => {
+      const res = await t.app.inject({ method: 'POST', url, headers: { authorization: auth }, payload: payload as Record<string, unknown> })
+      expect(res.statusCode, res.body).toBe(201)
+      return res.json()
+    }
+    const datafile = await post('/datafiles', { url: files.url('/quadrants.tar.gz') })
+    const dataset = await post('/datasets', { training: { 'datafile-id': datafile.id, 'split-percentage': 0.8 }, test: { 'datafile-id': datafile.id, 'split-percentage': 0.2 } })
+    const solver = await post('/solvers', { 'dataset-id': dataset.id, specification: solverText(40), 'specification-net': IMAGE_DATA_NET })
+    const job = await post('/training-jobs', { 'solver-id': solver.id })
+    const trained = await settle(`/training-jobs/${job.id}`)
+    expect(trained['processing-state'], trained['processing-log']).toBe('finished_successfully')
+    expect(['w1', 'w2']).toContain(trained['worker-id'])
+    expect((trained.progress as { iteration: number }).iteration).toBe(40)
+    const model = await t.app.inject({ url: `/training-jobs/${job.id}/model`, headers: { authorization: auth } })
+    expect(model.statusCode).toBe(200)
+    const classifier = await post('/classifiers', { 'training-job-id': job.id, specification: DEPLOY_NET, scale: '1', 'image-width': '12', 'image-height': '12' })
+    const classify = await post(`/classifiers/${classifier.id}/classify`, { urls: [files.url('/ne.png')] })
+    const done = await settle(`/classify-jobs/${classify.id}`)
+    expect(done['processing-state'], done['processing-log']).toBe('finished_successfully')
+    expect(Object.values(done.results as Record<string, string>)).toHaveLength(1)
+    expect(['ne', 'nw', 'se', 'sw']).toContain(Object.values(done.results as Record<string, string>)[0])
+  }, 120_000)
 })

@@ -62,7 +62,9 @@ interface RunOptions {
 }
 
 async function makeSolver (o: RunOptions): Promise<{ solver: Solver, losses: number[] }> {
-  const param = parseSolverPrototxt(`${NET(o.dropout)}${o.body}`)
+  // Without a prefix, snapshot_after_train would write _iter_N files into the working directory.
+  const body = o.body.includes('snapshot_prefix') ? o.body : `${o.body} snapshot_prefix: "${prefix('unnamed')}"`
+  const param = parseSolverPrototxt(`${NET(o.dropout)}${body}`)
   const losses: number[] = []
   const handler = o.signals === undefined ? undefined : new SignalHandler(o.signals, o.sigint ?? 'stop', o.sighup ?? 'snapshot').install()
   const solver = await Solver.create(param, {
