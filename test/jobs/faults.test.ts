@@ -42,7 +42,7 @@ describe('a worker killed mid-training', () => {
 
   const startWorker = async (name: string): Promise<Spawned> => {
     const couchUrl = t.config.database.kind === 'couch' ? t.config.database.url : ''
-    const worker = spawnTs('src/worker.ts', ['--couch-url', couchUrl, '--blob-store-url', `file://${join(root, 'blobs')}`, '--work-dir', join(root, name), '--worker-id', name, '--lease-seconds', '2', '--log-level', 'info'])
+    const worker = spawnTs('src/worker.ts', ['--couch-url', couchUrl, '--blob-store-url', `file://${join(root, 'blobs')}`, '--work-dir', join(root, name), '--worker-id', name, '--lease-seconds', '2', '--grace-seconds', '2', '--log-level', 'info'])
     workers.push(worker)
     await worker.waitForLine(/elastic-thought-worker started/)
     return worker
@@ -87,4 +87,29 @@ describe('a worker killed mid-training', () => {
     const iterations = done.snapshots.map((s) => s.iteration)
     expect(iterations).toContain(4000)
   }, 180_000)
+
+  it('SIGTERM lets running work finish within the grace period, then returns the job to the queue; the worker exits 0', async () => {
+    const worker = await startWorker('graceful')
+    const boundary = '----et-faults'
+    const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="q.tar.gz"\r\n\r\n`), quadrantArchive(8, 4), Buffer.from(`\r\n--${boundary}--\r\n`)])
+    const datafile = (await t.app.inject({ method: 'POST', url: '/datafiles', headers: { authorization: auth, 'content-type': `multipart/form-data; boundary=${boundary}` }, payload: body })).json() as Doc
+    const dataset = (await t.app.inject({ method: 'POST', url: '/datasets', headers: { authorization: auth }, payload: { training: { 'datafile-id': datafile.id, 'split-percentage': 0.75 }, test: { 'datafile-id': datafile.id, 'split-percentage': 0.25 } } })).json() as Doc
+    const solver = (await t.app.inject({ method: 'POST', url: '/solvers', headers: { authorization: auth }, payload: { 'dataset-id': dataset.id, specification: solverText(100_000).replace('snapshot: 10', 'snapshot: 100').replace('test_interval: 10', 'test_interval: 10000'), 'specification-net': IMAGE_DATA_NET } })).json() as Doc
+    const job = (await t.app.inject({ method: 'POST', url: '/training-jobs', headers: { authorization: auth }, payload: { 'solver-id': solver.id } })).json() as Doc
+    await until('the job to be running', async () => (await get(`/training-jobs/${job.id}`))['worker-id'] === 'graceful')
+    const stopAt = Date.now()
+    worker.child.kill('SIGTERM')
+    const exit = await worker.exited
+    // --grace-seconds 2: the training cannot finish in time, so it is stopped and returned.
+    expect(exit).toEqual({ code: 0, signal: null })
+    expect(Date.now() - stopAt).toBeLessThan(15_000)
+    const returned = await get(`/training-jobs/${job.id}`)
+    expect(returned['processing-state']).toBe('pending')
+    expect(returned['worker-id']).toBeNull()
+    expect(returned['processing-log']).toMatch(/worker graceful shut down during attempt 1; the job was returned to the queue/)
+    // The attempt it could not finish is given back: a shutdown is not the job's fault.
+    expect(returned.attempts).toBe(0)
+    expect(processesIn(join(root, 'graceful'))).toEqual([])
+    await t.app.inject({ method: 'POST', url: `/training-jobs/${job.id}/cancel`, headers: { authorization: auth } })
+  }, 120_000)
 })
