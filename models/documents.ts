@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import type { z } from 'zod'
 import { Classifier } from './classifier.js'
 import { ClassifyJob } from './classify-job.js'
 import type { DocumentType, JobType } from './common.js'
@@ -38,8 +38,6 @@ export const storedSchemas = {
 export type OwnedType = Exclude<DocumentType, 'user'>
 export type OwnedDocument = DocumentOf<OwnedType>
 export type JobDocument = DocumentOf<JobType>
-
-export const AnyJobDocument = z.discriminatedUnion('type', [Datafile, Dataset, TrainingJob, ClassifyJob])
 
 /**
  * Which fields of a document point at which other documents. One table drives reference

@@ -1,5 +1,4 @@
 import { z } from 'zod'
-import { InvalidTransitionError } from '../src/lib/errors.js'
 
 /**
  * Where a job document is in its life cycle. The first four are the original's values
@@ -19,13 +18,4 @@ const transitions: Record<ProcessingState, readonly ProcessingState[]> = {
 
 export function canTransition (from: ProcessingState, to: ProcessingState): boolean {
   return transitions[from].includes(to)
-}
-
-/** Throws InvalidTransitionError unless `from → to` is a legal move. */
-export function assertTransition (from: ProcessingState, to: ProcessingState): void {
-  if (!canTransition(from, to)) throw new InvalidTransitionError(from, to)
-}
-
-export function isTerminal (state: ProcessingState): boolean {
-  return transitions[state].length === 0
 }

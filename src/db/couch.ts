@@ -86,21 +86,6 @@ export class CouchDatabase {
     }
   }
 
-  /** Returns the documents that exist among `ids`, in the same order, skipping missing ones. */
-  async getMany (ids: readonly string[]): Promise<unknown[]> {
-    if (ids.length === 0) return []
-    try {
-      const res = await this.db.fetch({ keys: [...ids] })
-      const docs: unknown[] = []
-      for (const row of res.rows) {
-        if ('doc' in row && row.doc !== null && row.doc !== undefined) docs.push(row.doc)
-      }
-      return docs
-    } catch (err) {
-      throw mapCouchError(err, 'documents')
-    }
-  }
-
   /** Writes a document; with `_rev` it is a rev-checked update, without it a create. */
   async put (doc: { _id: string, _rev?: string | undefined } & Record<string, unknown>): Promise<string> {
     try {

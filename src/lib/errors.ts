@@ -53,12 +53,6 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
-export class InvalidTransitionError extends AppError {
-  constructor (from: string, to: string) {
-    super(409, 'ET_INVALID_TRANSITION', `cannot move from '${from}' to '${to}'`, { details: { from, to } })
-  }
-}
-
 /** A backend (database, blob store, queue) could not be reached; callers may retry. */
 export class UnavailableError extends AppError {
   constructor (message: string, options?: { cause?: unknown }) {

@@ -6,7 +6,6 @@ import type { ListQuery, TenantId } from '../../models/common.js'
 import type { NewDatafile } from '../../models/datafile.js'
 import type { NewDataset } from '../../models/dataset.js'
 import type { DocumentOf, OwnedType } from '../../models/documents.js'
-import { isJobType } from '../../models/documents.js'
 import { canTransition } from '../../models/processing-state.js'
 import type { ProcessingState } from '../../models/processing-state.js'
 import type { NewSolver } from '../../models/solver.js'
@@ -178,10 +177,6 @@ export class Resources {
       if (!canTransition(state, 'cancelled')) throw new ConflictError(`${type} ${id} has already ended (${state}); there is nothing to cancel`)
       return { ...doc, 'processing-state': 'cancelled', 'processing-log': 'cancelled by the user', 'finished-at': new Date().toISOString(), 'lease-expires-at': null }
     })
-  }
-
-  isJob (type: OwnedType): boolean {
-    return isJobType(type)
   }
 }
 
