@@ -2,9 +2,10 @@
  * Where a LeNet forward (deploy net, TEST phase) or training step spends its wall time, layer
  * by layer, on one kernel path: min and median over many batches (the min is the figure least
  * disturbed by other processes on a shared machine).
- * `npx tsx bench/engine-profile.ts [--path=blas|ts] [--reps=N] [--batch=N] [--train]`
+ * `npx tsx bench/engine-profile.ts [--path=blas|ts] [--reps=N] [--batch=N] [--train] [--conv=auto|batched|rows]`
  */
 import { createKernels } from '../src/engine/kernels/create-kernels.js'
+import { ConvolutionLayer } from '../src/engine/layers/convolution-layer.js'
 import { createLayer } from '../src/engine/layers/registry.js'
 import { Net } from '../src/engine/net.js'
 import { parseNetPrototxt } from '../src/engine/proto/text-format.js'
@@ -20,6 +21,9 @@ const batch = Number(args.get('batch') ?? 64)
 const train = args.has('train')
 const reps = Number(args.get('reps') ?? (path === 'ts' ? 20 : 300))
 const out = (s: string): void => { process.stdout.write(`${s}\n`) }
+const conv = args.get('conv') ?? 'auto'
+if (conv !== 'auto' && conv !== 'batched' && conv !== 'rows') throw new Error(`--conv=${conv}: use auto, batched or rows`)
+ConvolutionLayer.forwardMethod = conv
 
 const kernels = createKernels({ kind: path, threads: args.has('threads') ? Number(args.get('threads')) : undefined })
 const text = train ? lenetTrainNet(batch) : lenetDeployNet(batch)
@@ -55,7 +59,7 @@ const stat = (a: number[]): [number, number] => {
   const s = [...a].sort((x, y) => x - y)
   return [s[0] ?? 0, s[Math.floor(s.length / 2)] ?? 0]
 }
-out(`${kernels.description}; batch ${batch}, ${train ? 'training step' : 'inference forward'}, ${reps} reps; wall ms min / median`)
+out(`${kernels.description}; batch ${batch}, ${train ? 'training step' : 'inference forward'}, convolution ${conv}, ${reps} reps; wall ms min / median`)
 for (let i = 0; i < names.length; i++) {
   const [fMin, fMed] = stat(fwd[i]!)
   const b = train ? `   backward ${stat(bwd[i]!).map((x) => x.toFixed(3)).join(' / ')}` : ''

@@ -12,20 +12,21 @@ export class NaiveKernels implements Kernels {
   readonly name = 'ts'
   readonly threads = 1
   readonly description = 'naive (triple-loop GEMM, 1 thread)'
+  readonly smallProductsFast = false
   private readonly pool = new TaskPool(1)
 
   gemm (transA: boolean, transB: boolean, M: number, N: number, K: number,
     alpha: number, A: Float32Array, aOff: number, B: Float32Array, bOff: number,
-    beta: number, C: Float32Array, cOff: number): void {
+    beta: number, C: Float32Array, cOff: number, lda = transA ? M : K, ldb = transB ? K : N, ldc = N): void {
     for (let i = 0; i < M; i++) {
       for (let j = 0; j < N; j++) {
         let s = 0
         for (let k = 0; k < K; k++) {
-          const a = transA ? A[aOff + k * M + i]! : A[aOff + i * K + k]!
-          const b = transB ? B[bOff + j * K + k]! : B[bOff + k * N + j]!
+          const a = transA ? A[aOff + k * lda + i]! : A[aOff + i * lda + k]!
+          const b = transB ? B[bOff + j * ldb + k]! : B[bOff + k * ldb + j]!
           s += a * b
         }
-        const c = cOff + i * N + j
+        const c = cOff + i * ldc + j
         C[c] = beta === 0 ? alpha * s : alpha * s + beta * C[c]!
       }
     }

@@ -50,6 +50,7 @@ export class BlasKernels implements Kernels {
   readonly name = 'blas'
   readonly threads: number
   readonly description: string
+  readonly smallProductsFast = true
   private lib: BlasLibrary | undefined
   private currentThreads = -1
   private readonly pool: TaskPool
@@ -66,18 +67,20 @@ export class BlasKernels implements Kernels {
 
   gemm (transA: boolean, transB: boolean, M: number, N: number, K: number,
     alpha: number, A: Float32Array, aOff: number, B: Float32Array, bOff: number,
-    beta: number, C: Float32Array, cOff: number): void {
-    checkGemm(transA, transB, M, N, K, A, aOff, B, bOff, C, cOff)
+    beta: number, C: Float32Array, cOff: number, lda = transA ? M : K, ldb = transB ? K : N, ldc = N): void {
+    checkGemm(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, C, cOff, ldc)
     if (M === 0 || N === 0) return
     const lib = this.library()
     if (K === 0) {
       // Reference CBLAS leaves C untouched for K = 0 whatever beta is; Caffe's contract scales it.
-      for (let i = cOff, end = cOff + M * N; i < end; i++) C[i] = beta === 0 ? 0 : beta * C[i]!
+      for (let i = 0; i < M; i++) {
+        for (let j = cOff + i * ldc, end = j + N; j < end; j++) C[j] = beta === 0 ? 0 : beta * C[j]!
+      }
       return
     }
     this.useThreads(M * N < MIN_THREADED_OUTPUTS ? 1 : this.threads)
     lib.sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, M, N, K, alpha,
-      view(A, aOff), transA ? M : K, view(B, bOff), transB ? K : N, beta, view(C, cOff), N)
+      view(A, aOff), lda, view(B, bOff), ldb, beta, view(C, cOff), ldc)
   }
 
   gemv (transA: boolean, M: number, N: number, alpha: number, A: Float32Array, aOff: number,

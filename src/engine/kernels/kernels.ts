@@ -17,15 +17,24 @@ export interface Kernels {
   readonly threads: number
   /** One line for logs: path, library, threads, and why a requested path was not taken. */
   readonly description: string
+  /**
+   * Whether many small products (one image's worth) run about as fast per flop as one large
+   * product, so that layers may skip the layout changes a batched product needs: true for BLAS;
+   * false for the portable path, which spreads only large products over its threads.
+   */
+  readonly smallProductsFast: boolean
 
   /**
    * C[cOff..] = alpha * op(A) * op(B) + beta * C, with op(X) = X or Xᵀ.
-   * op(A) is M×K, op(B) is K×N, C is M×N; all row-major and densely packed.
+   * op(A) is M×K, op(B) is K×N, C is M×N; all row-major. Rows of the stored matrices are
+   * lda/ldb/ldc elements apart (BLAS's leading dimensions); by default densely packed
+   * (lda = transA ? M : K, ldb = transB ? K : N, ldc = N). A leading dimension shorter than
+   * its row, or an operand that does not fit its array, throws RangeError.
    * With beta = 0, C is overwritten (NaN or garbage in C does not leak through).
    */
   gemm (transA: boolean, transB: boolean, M: number, N: number, K: number,
     alpha: number, A: Float32Array, aOff: number, B: Float32Array, bOff: number,
-    beta: number, C: Float32Array, cOff: number): void
+    beta: number, C: Float32Array, cOff: number, lda?: number, ldb?: number, ldc?: number): void
 
   /** y = alpha * op(A) * x + beta * y, A is M×N row-major (op(A) is N×M when transposed). */
   gemv (transA: boolean, M: number, N: number, alpha: number, A: Float32Array, aOff: number,

@@ -17,25 +17,26 @@ export const GEMM_CONSTANTS = { MR, NR, KC, MC, NC } as const
 
 /**
  * Portable blocked GEMM on one block of C: C[m0..m1, n0..n1] += alpha · op(A) · op(B), so that
- * threads can each take a stripe of one product; scaling C by beta is the caller's job.
+ * threads can each take a stripe of one product; scaling C by beta is the caller's job. Rows of
+ * the stored A, B and C are lda, ldb and ldc elements apart.
  * `pa`/`pb` are the calling thread's packing buffers (PACK_A_SIZE, PACK_B_SIZE). Refers only to
  * the functions and constants of this file, so that worker threads can run its source.
  */
-export function gemmBlock (transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-  A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number,
+export function gemmBlock (transA: boolean, transB: boolean, K: number, alpha: number,
+  A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, C: Float32Array, cOff: number, ldc: number,
   m0: number, m1: number, n0: number, n1: number, pa: Float64Array, pb: Float64Array): void {
   for (let jc = n0; jc < n1; jc += NC) {
     const nc = Math.min(NC, n1 - jc)
     for (let pc = 0; pc < K; pc += KC) {
       const kc = Math.min(KC, K - pc)
-      packB(transB, N, K, B, bOff, pc, kc, jc, nc, pb)
+      packB(transB, ldb, B, bOff, pc, kc, jc, nc, pb)
       for (let ic = m0; ic < m1; ic += MC) {
         const mc = Math.min(MC, m1 - ic)
-        packA(transA, M, K, alpha, A, aOff, ic, mc, pc, kc, pa)
+        packA(transA, lda, alpha, A, aOff, ic, mc, pc, kc, pa)
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = Math.min(NR, nc - jr)
           for (let ir = 0; ir < mc; ir += MR) {
-            microKernel(kc, pa, ir * kc, pb, jr * kc, C, cOff + (ic + ir) * N + jc + jr, N, Math.min(MR, mc - ir), nr)
+            microKernel(kc, pa, ir * kc, pb, jr * kc, C, cOff + (ic + ir) * ldc + jc + jr, ldc, Math.min(MR, mc - ir), nr)
           }
         }
       }
@@ -43,33 +44,33 @@ export function gemmBlock (transA: boolean, transB: boolean, M: number, N: numbe
   }
 }
 
-/** Packs op(B)[pc..pc+kc, jc..jc+nc] into NR-wide column panels, k-major, zero-padded. */
-function packB (trans: boolean, N: number, K: number, B: Float32Array, bOff: number,
+/** Packs op(B)[pc..pc+kc, jc..jc+nc] into NR-wide column panels, k-major, zero-padded; B's rows are ld apart. */
+function packB (trans: boolean, ld: number, B: Float32Array, bOff: number,
   pc: number, kc: number, jc: number, nc: number, out: Float64Array): void {
   let o = 0
   for (let jr = 0; jr < nc; jr += NR) {
     const nr = Math.min(NR, nc - jr)
     const j = jc + jr
     if (!trans) {
-      let src = bOff + pc * N + j
+      let src = bOff + pc * ld + j
       if (nr === NR) {
-        for (let k = 0; k < kc; k++, src += N, o += NR) {
+        for (let k = 0; k < kc; k++, src += ld, o += NR) {
           out[o] = B[src]!
           out[o + 1] = B[src + 1]!
           out[o + 2] = B[src + 2]!
           out[o + 3] = B[src + 3]!
         }
       } else {
-        for (let k = 0; k < kc; k++, src += N, o += NR) {
+        for (let k = 0; k < kc; k++, src += ld, o += NR) {
           for (let t = 0; t < NR; t++) out[o + t] = t < nr ? B[src + t]! : 0
         }
       }
     } else {
       // op(B)[k][j] = B[j][k]: each column of the panel is a contiguous row of B.
-      const base = bOff + j * K + pc
+      const base = bOff + j * ld + pc
       for (let t = 0; t < NR; t++) {
         if (t < nr) {
-          let src = base + t * K
+          let src = base + t * ld
           for (let k = 0; k < kc; k++) out[o + k * NR + t] = B[src++]!
         } else {
           for (let k = 0; k < kc; k++) out[o + k * NR + t] = 0
@@ -80,8 +81,8 @@ function packB (trans: boolean, N: number, K: number, B: Float32Array, bOff: num
   }
 }
 
-/** Packs alpha * op(A)[ic..ic+mc, pc..pc+kc] into MR-tall row panels, k-major, zero-padded. */
-function packA (trans: boolean, M: number, K: number, alpha: number, A: Float32Array, aOff: number,
+/** Packs alpha * op(A)[ic..ic+mc, pc..pc+kc] into MR-tall row panels, k-major, zero-padded; A's rows are ld apart. */
+function packA (trans: boolean, ld: number, alpha: number, A: Float32Array, aOff: number,
   ic: number, mc: number, pc: number, kc: number, out: Float64Array): void {
   let o = 0
   for (let ir = 0; ir < mc; ir += MR) {
@@ -89,24 +90,24 @@ function packA (trans: boolean, M: number, K: number, alpha: number, A: Float32A
     const i = ic + ir
     if (trans) {
       // op(A)[i][k] = A[k][i]: the MR values of one k are adjacent in A.
-      let src = aOff + pc * M + i
+      let src = aOff + pc * ld + i
       if (mr === MR) {
-        for (let k = 0; k < kc; k++, src += M, o += MR) {
+        for (let k = 0; k < kc; k++, src += ld, o += MR) {
           out[o] = alpha * A[src]!
           out[o + 1] = alpha * A[src + 1]!
           out[o + 2] = alpha * A[src + 2]!
           out[o + 3] = alpha * A[src + 3]!
         }
       } else {
-        for (let k = 0; k < kc; k++, src += M, o += MR) {
+        for (let k = 0; k < kc; k++, src += ld, o += MR) {
           for (let t = 0; t < MR; t++) out[o + t] = t < mr ? alpha * A[src + t]! : 0
         }
       }
     } else {
-      const base = aOff + i * K + pc
+      const base = aOff + i * ld + pc
       for (let t = 0; t < MR; t++) {
         if (t < mr) {
-          let src = base + t * K
+          let src = base + t * ld
           for (let k = 0; k < kc; k++) out[o + k * MR + t] = alpha * A[src++]!
         } else {
           for (let k = 0; k < kc; k++) out[o + k * MR + t] = 0
@@ -165,14 +166,19 @@ function storeRow (C: Float32Array, r: number, nr: number, v0: number, v1: numbe
   if (nr > 3) C[r + 3]! += v3
 }
 
-/** C = beta * C over an M×N block; beta = 0 clears (so NaN in C does not survive). */
-export function scaleMatrix (C: Float32Array, cOff: number, count: number, beta: number): void {
+/** C = beta * C over an M×N block whose rows are ldc apart; beta = 0 clears (so NaN in C does not survive). */
+export function scaleMatrix (C: Float32Array, cOff: number, M: number, N: number, ldc: number, beta: number): void {
   if (beta === 1) return
-  if (beta === 0) {
-    C.fill(0, cOff, cOff + count)
+  if (ldc !== N) {
+    for (let i = 0; i < M; i++) scaleMatrix(C, cOff + i * ldc, 1, N, N, beta)
     return
   }
-  for (let i = cOff, end = cOff + count; i < end; i++) C[i] = beta * C[i]!
+  const end = cOff + M * N
+  if (beta === 0) {
+    C.fill(0, cOff, end)
+    return
+  }
+  for (let i = cOff; i < end; i++) C[i] = beta * C[i]!
 }
 
 /** The calling thread's packing buffers for gemmBlock, created on first use (one pair per thread). */

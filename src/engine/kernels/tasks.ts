@@ -58,13 +58,14 @@ export const TASKS = {
   },
   /**
    * One stripe of C += alpha·op(A)·op(B): blocks [s0, s1) of 4 rows (byRows) or 4 columns,
-   * with this thread's packing buffers.
+   * with this thread's packing buffers; leading dimensions as Kernels.gemm (dense by default).
    */
   gemm: (s0: number, s1: number, byRows: boolean, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-    A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number): void => {
+    A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number,
+    lda = transA ? M : K, ldb = transB ? K : N, ldc = N): void => {
     const [pa, pb] = impl.threadPackBuffers()
-    if (byRows) impl.gemmBlock(transA, transB, M, N, K, alpha, A, aOff, B, bOff, C, cOff, Math.min(M, s0 * 4), Math.min(M, s1 * 4), 0, N, pa, pb)
-    else impl.gemmBlock(transA, transB, M, N, K, alpha, A, aOff, B, bOff, C, cOff, 0, M, Math.min(N, s0 * 4), Math.min(N, s1 * 4), pa, pb)
+    if (byRows) impl.gemmBlock(transA, transB, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc, Math.min(M, s0 * 4), Math.min(M, s1 * 4), 0, N, pa, pb)
+    else impl.gemmBlock(transA, transB, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc, 0, M, Math.min(N, s0 * 4), Math.min(N, s1 * 4), pa, pb)
   }
 } as const
 

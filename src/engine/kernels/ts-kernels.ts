@@ -12,6 +12,7 @@ export class TsKernels implements Kernels {
   readonly name = 'ts'
   readonly threads: number
   readonly description: string
+  readonly smallProductsFast = false
   private readonly pool: TaskPool
 
   constructor (options: { threads?: number, note?: string | undefined } = {}) {
@@ -23,19 +24,19 @@ export class TsKernels implements Kernels {
 
   gemm (transA: boolean, transB: boolean, M: number, N: number, K: number,
     alpha: number, A: Float32Array, aOff: number, B: Float32Array, bOff: number,
-    beta: number, C: Float32Array, cOff: number): void {
-    checkGemm(transA, transB, M, N, K, A, aOff, B, bOff, C, cOff)
-    scaleMatrix(C, cOff, M * N, beta)
+    beta: number, C: Float32Array, cOff: number, lda = transA ? M : K, ldb = transB ? K : N, ldc = N): void {
+    checkGemm(transA, transB, M, N, K, A, aOff, lda, B, bOff, ldb, C, cOff, ldc)
+    scaleMatrix(C, cOff, M, N, ldc, beta)
     if (M === 0 || N === 0 || K === 0 || alpha === 0) return
     if (this.pool.parallel) {
       // Stripes along the longer side of C, in blocks of 4 (the micro-kernel's width).
       const byRows = M > N
       const blocks = Math.ceil((byRows ? M : N) / 4)
-      this.pool.run('gemm', blocks, (M * N * K) / 16, byRows, transA, transB, M, N, K, alpha, A, aOff, B, bOff, C, cOff)
+      this.pool.run('gemm', blocks, (M * N * K) / 16, byRows, transA, transB, M, N, K, alpha, A, aOff, B, bOff, C, cOff, lda, ldb, ldc)
       return
     }
     const [pa, pb] = threadPackBuffers()
-    gemmBlock(transA, transB, M, N, K, alpha, A, aOff, B, bOff, C, cOff, 0, M, 0, N, pa, pb)
+    gemmBlock(transA, transB, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc, 0, M, 0, N, pa, pb)
   }
 
   gemv (transA: boolean, M: number, N: number, alpha: number, A: Float32Array, aOff: number,
@@ -45,7 +46,7 @@ export class TsKernels implements Kernels {
     if (aOff < 0 || aOff + M * N > A.length || xOff < 0 || xOff + xlen > x.length || yOff < 0 || yOff + ylen > y.length) {
       throw new RangeError(`gemv ${transA ? 'T' : 'N'} ${M}x${N}: operand out of bounds`)
     }
-    scaleMatrix(y, yOff, ylen, beta)
+    scaleMatrix(y, yOff, 1, ylen, ylen, beta)
     if (alpha === 0) return
     if (!transA) {
       for (let i = 0; i < M; i++) {
@@ -74,12 +75,25 @@ export class TsKernels implements Kernels {
   }
 }
 
-/** Bounds check shared by both paths: a bad offset must throw, never read or write outside. */
+/**
+ * Bounds check shared by both paths: a bad offset or leading dimension must throw, never read
+ * or write outside (BLAS itself checks nothing).
+ */
 export function checkGemm (transA: boolean, transB: boolean, M: number, N: number, K: number,
-  A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number): void {
-  if (!(M >= 0 && N >= 0 && K >= 0) || aOff < 0 || bOff < 0 || cOff < 0 ||
-    aOff + M * K > A.length || bOff + K * N > B.length || cOff + M * N > C.length) {
-    throw new RangeError(`gemm ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'} M=${M} N=${N} K=${K}: operand out of bounds ` +
-      `(A ${aOff}+${M * K}/${A.length}, B ${bOff}+${K * N}/${B.length}, C ${cOff}+${M * N}/${C.length})`)
+  A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, C: Float32Array, cOff: number, ldc: number): void {
+  const what = `gemm ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'} M=${M} N=${N} K=${K}`
+  if (!(M >= 0 && N >= 0 && K >= 0)) throw new RangeError(`${what}: negative size`)
+  // Stored shapes: A is M×K (K×M transposed), B is K×N (N×K transposed), C is M×N.
+  checkOperand(what, 'A', A, aOff, lda, transA ? K : M, transA ? M : K)
+  checkOperand(what, 'B', B, bOff, ldb, transB ? N : K, transB ? K : N)
+  checkOperand(what, 'C', C, cOff, ldc, M, N)
+}
+
+function checkOperand (what: string, name: string, a: Float32Array, off: number, ld: number, rows: number, cols: number): void {
+  // Empty products never reach BLAS, which would also want ld ≥ 1.
+  if (!Number.isInteger(ld) || ld < cols) throw new RangeError(`${what}: ld${name.toLowerCase()} ${ld} is shorter than a row (${cols})`)
+  const extent = rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols
+  if (!Number.isInteger(off) || off < 0 || off + extent > a.length) {
+    throw new RangeError(`${what}: operand out of bounds (${name} ${off}+${extent}/${a.length})`)
   }
 }

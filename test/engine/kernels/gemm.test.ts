@@ -78,6 +78,43 @@ describe('gemm', () => {
       }
     })
 
+    it(`${name}: leading dimensions: strided sub-matrices of larger arrays, elements between rows untouched`, () => {
+      for (const [M, N, K] of [[3, 5, 7], [50, 64, 100], [20, 576, 5], [9, 130, 260], [4, 3, 0]] as const) {
+        for (const [tA, tB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+          const [lda, ldb, ldc] = [(tA ? M : K) + rng.int(4), (tB ? K : N) + rng.int(40), N + rng.int(3)]
+          const [aOff, bOff, cOff] = [rng.int(5), rng.int(5), rng.int(5)]
+          const alpha = rng.uniformRange(-2, 2)
+          const beta = [0, 1, 0.5][rng.int(3)] ?? 0
+          const A = randomArray(aOff + (tA ? K : M) * lda + 3, rng, true)
+          const B = randomArray(bOff + (tB ? N : K) * ldb + 3, rng, true)
+          const C = randomArray(cOff + M * ldc + 3, rng, true)
+          const before = Float32Array.from(C)
+          const want = new Float64Array(M * N)
+          for (let i = 0; i < M; i++) {
+            for (let j = 0; j < N; j++) {
+              let s = 0
+              for (let p = 0; p < K; p++) {
+                s += (A[aOff + (tA ? p * lda + i : i * lda + p)] ?? Number.NaN) * (B[bOff + (tB ? j * ldb + p : p * ldb + j)] ?? Number.NaN)
+              }
+              want[i * N + j] = alpha * s + (beta === 0 ? 0 : beta * (C[cOff + i * ldc + j] ?? Number.NaN))
+            }
+          }
+          k.gemm(tA, tB, M, N, K, alpha, A, aOff, B, bOff, beta, C, cOff, lda, ldb, ldc)
+          const got = new Float32Array(M * N)
+          for (let i = 0; i < M; i++) got.set(C.subarray(cOff + i * ldc, cOff + i * ldc + N), i * N)
+          expect(maxRelError(got, 0, want, Math.max(1, K)), `${M}x${N}x${K} ${tA ? 'T' : 'N'}${tB ? 'T' : 'N'} ld ${lda}/${ldb}/${ldc}`).toBeLessThan(1e-6)
+          for (let i = 0; i < C.length; i++) {
+            const r = i - cOff
+            const inside = r >= 0 && r < M * ldc && r % ldc < N
+            if (!inside && !Object.is(C[i], before[i])) expect.fail(`C[${i}] outside the ${M}x${N} block changed`)
+          }
+        }
+      }
+      const a = new Float32Array(12)
+      expect(() => k.gemm(false, false, 2, 2, 3, 1, a, 0, a, 0, 0, a, 0, 2)).toThrow(/lda 2 is shorter/)
+      expect(() => k.gemm(false, false, 2, 2, 3, 1, a, 0, a, 0, 0, a, 0, 3, 2, 11)).toThrow(/out of bounds/)
+    })
+
     it(`${name}: beta = 0 overwrites NaN in C; K = 0 scales C by beta`, () => {
       const A = new Float32Array([1, 2, 3, 4])
       const B = new Float32Array([1, 0, 0, 1])

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { col2im, convOutputSize, im2col, type ConvGeometry } from '../../../src/engine/kernels/im2col.js'
+import { col2im, convOutputSize, im2col, unfoldRows, type ConvGeometry } from '../../../src/engine/kernels/im2col.js'
 import { Rng } from '../../../src/engine/random.js'
 
 function geometry (channels: number, height: number, width: number, k: [number, number], pad: [number, number], stride: [number, number], dil: [number, number]): ConvGeometry {
@@ -62,6 +62,40 @@ describe('im2col / col2im', () => {
           }
         }
       }
+    }
+  })
+
+  it('unfoldRows: the window of kernel row kh holds im2col\'s rows (c, kh, ·) for stride 1 in height', () => {
+    const rowCases = [
+      ...cases.filter((g) => g.strideH === 1),
+      geometry(20, 12, 12, [5, 5], [0, 0], [1, 1], [1, 1]),
+      geometry(1, 28, 28, [5, 5], [0, 0], [1, 1], [1, 1]),
+      geometry(2, 9, 19, [3, 2], [0, 0], [1, 1], [1, 4]),
+      geometry(2, 6, 11, [3, 3], [2, 1], [1, 2], [2, 1])
+    ]
+    for (const g of rowCases) {
+      const inDim = g.channels * g.height * g.width
+      const n = g.outH * g.outW
+      const ld = (g.height + 2 * g.padH) * g.outW + 3
+      const x = Float32Array.from({ length: 2 * inDim }, () => rng.uniformRange(1, 2))
+      const rows = new Float32Array(2 + g.channels * g.kernelW * ld).fill(Number.NaN)
+      unfoldRows(g, x, inDim, rows, 2, ld)
+      const img = x.subarray(inDim)
+      for (let c = 0; c < g.channels; c++) {
+        for (let kw = 0; kw < g.kernelW; kw++) {
+          const r = 2 + (c * g.kernelW + kw) * ld
+          for (let kh = 0; kh < g.kernelH; kh++) {
+            const window = r + kh * g.dilationH * g.outW
+            for (let j = 0; j < n; j++) {
+              const want = expected(g, img, (c * g.kernelH + kh) * g.kernelW + kw, j)
+              if (rows[window + j] !== want) expect.fail(`case ${JSON.stringify(g)} c ${c} kh ${kh} kw ${kw} col ${j}: ${rows[window + j]} vs ${want}`)
+            }
+          }
+        }
+      }
+      // Nothing before dstOff, and only the padding gap of each row's ld is left unwritten.
+      expect(rows[0]).toBeNaN()
+      expect(rows[1]).toBeNaN()
     }
   })
 

@@ -1,11 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Blob } from '../../../src/engine/blob.js'
+import { createKernels } from '../../../src/engine/kernels/create-kernels.js'
 import { convOutputSize } from '../../../src/engine/kernels/im2col.js'
+import type { Kernels } from '../../../src/engine/kernels/kernels.js'
 import { ConvolutionLayer } from '../../../src/engine/layers/convolution-layer.js'
 import { LayerDataError } from '../../../src/engine/layers/errors.js'
 import { pooledSize } from '../../../src/engine/layers/pooling-layer.js'
 import { Rng } from '../../../src/engine/random.js'
-import { blobFrom, context, distinctBlob, expectClose, gaussianBlob, setUpLayer } from './helpers.js'
+import { kernelKinds } from '../../helpers/kernel-paths.js'
+import { blobFrom, context, distinctBlob, expectClose, gaussianBlob, setUpLayer, tsKernels } from './helpers.js'
 
 const seq = (n: number, from = 1): number[] => Array.from({ length: n }, (_, i) => i + from)
 
@@ -81,7 +84,10 @@ describe('Pooling forward', () => {
 
 describe('Convolution forward', () => {
   const saved = ConvolutionLayer.columnLimit
-  afterEach(() => { ConvolutionLayer.columnLimit = saved })
+  afterEach(() => {
+    ConvolutionLayer.columnLimit = saved
+    ConvolutionLayer.forwardMethod = 'auto'
+  })
 
   it('computes a 2x2 kernel by hand, without and with pad/stride', () => {
     const x = blobFrom([1, 1, 3, 3], seq(9))
@@ -130,6 +136,67 @@ describe('Convolution forward', () => {
         expectClose(y.data, directConv(x, conv.blobs[0] as Blob, conv.blobs[1] as Blob, cfg, y.shape), 1e-4)
       }
     }
+  })
+})
+
+describe('Convolution forward by row unfolding', () => {
+  let blas: Kernels | undefined
+  const blasKernels = (): Kernels => (blas ??= createKernels({ kind: 'blas', threads: 2 }))
+  afterAll(() => blas?.close())
+  afterEach(() => { ConvolutionLayer.forwardMethod = 'auto' })
+  const configs = [
+    { num_output: 5, kernel_size: [5], group: 1 },
+    { num_output: 4, kernel_size: [3], pad: [1], stride: [1], group: 1 },
+    { num_output: 6, kernel_h: 2, kernel_w: 3, stride_h: 1, stride_w: 2, pad_h: 1, pad_w: 2, group: 3 },
+    { num_output: 2, kernel_size: [3], dilation: [2], group: 2 },
+    // Stride 2 in height: falls back to the batched method.
+    { num_output: 3, kernel_size: [3], stride: [2], group: 1 }
+  ]
+
+  for (const kind of kernelKinds) {
+    it(`${kind}: matches a float64 direct convolution (pad, dilation, stride in width, groups; forced and auto in TEST)`, () => {
+      const kernels = kind === 'ts' ? tsKernels : blasKernels()
+      const rng = new Rng(23)
+      for (const method of ['rows', 'auto'] as const) {
+        ConvolutionLayer.forwardMethod = method
+        for (const cfg of configs) {
+          const x = gaussianBlob([3, 6, 7, 8], rng)
+          const y = new Blob()
+          const conv = setUpLayer({ type: 'Convolution', convolution_param: { ...cfg, weight_filler: { type: 'gaussian' }, bias_filler: { type: 'gaussian' } } },
+            [x], [y], context('TEST', 5, kernels))
+          y.data.fill(Number.NaN)
+          conv.forward([x], [y])
+          expectClose(y.data, directConv(x, conv.blobs[0] as Blob, conv.blobs[1] as Blob, cfg, y.shape), 1e-4)
+          // A second batch of another size through the same layer.
+          const x2 = gaussianBlob([2, 6, 7, 8], rng)
+          conv.reshape([x2], [y])
+          conv.forward([x2], [y])
+          expectClose(y.data, directConv(x2, conv.blobs[0] as Blob, conv.blobs[1] as Blob, cfg, y.shape), 1e-4)
+        }
+      }
+    })
+  }
+
+  it('without bias; backward after a row-unfolding forward gives the batched method\'s gradients', () => {
+    const rng = new Rng(29)
+    const cfg = { num_output: 4, kernel_size: [3], pad: [1], bias_term: false, weight_filler: { type: 'gaussian' } }
+    const x = gaussianBlob([3, 2, 6, 5], rng)
+    const grads: Float32Array[][] = []
+    for (const method of ['batched', 'rows'] as const) {
+      ConvolutionLayer.forwardMethod = method
+      const y = new Blob()
+      const conv = setUpLayer({ type: 'Convolution', convolution_param: cfg }, [x], [y], context('TRAIN', 3))
+      y.data.fill(Number.NaN)
+      conv.forward([x], [y])
+      expectClose(y.data, directConv(x, conv.blobs[0] as Blob, new Blob([4]), { ...cfg, group: 1 }, y.shape), 1e-4)
+      for (let i = 0; i < y.count; i++) y.diff[i] = Math.sin(i)
+      x.diff.fill(0)
+      conv.blobs[0]?.diff.fill(0)
+      conv.backward([y], [true], [x])
+      grads.push([Float32Array.from(x.diff), Float32Array.from(conv.blobs[0]?.diff ?? [])])
+    }
+    expectClose(grads[1]?.[0] ?? [], grads[0]?.[0] ?? [], 1e-5)
+    expectClose(grads[1]?.[1] ?? [], grads[0]?.[1] ?? [], 1e-5)
   })
 })
 
