@@ -17,6 +17,9 @@ import { trainingJobRoutes } from '../routes/training-jobs.js'
 import { classifierRoutes } from '../routes/classifiers.js'
 import { classifyJobRoutes } from '../routes/classify-jobs.js'
 import { artifactRoutes } from '../routes/artifacts.js'
+import { eventRoutes } from '../routes/events.js'
+import dashboard, { defaultDashboardRoot } from './plugins/dashboard.js'
+import type { DashboardOptions } from './plugins/dashboard.js'
 
 export interface AppOptions {
   registration: 'open' | 'closed'
@@ -26,6 +29,8 @@ export interface AppOptions {
   logger: FastifyBaseLogger | false
   /** Serve the OpenAPI document and its UI at /documentation (default true). */
   documentation?: boolean
+  /** Serve the web dashboard at / (default: the build in dist/web); false turns it off. */
+  dashboard?: DashboardOptions | false
 }
 
 /**
@@ -63,6 +68,7 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
     await app.register(fastifySwaggerUi, { routePrefix: '/documentation' })
   }
 
+  if (options.dashboard !== false) await app.register(dashboard, options.dashboard ?? { root: defaultDashboardRoot() })
   await app.register(healthRoutes)
   await app.register(publicUserRoutes, { registration: options.registration })
   // Everything registered in this scope requires Basic authentication.
@@ -76,6 +82,7 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
     await authed.register(classifierRoutes, { maxUploadBytes: options.maxUploadBytes })
     await authed.register(classifyJobRoutes)
     await authed.register(artifactRoutes)
+    await authed.register(eventRoutes)
   })
   return app
 }

@@ -26,6 +26,7 @@ import { Resources } from './services/resources.js'
 import { UserService } from './services/user-service.js'
 import { Uploads } from './services/uploads.js'
 import { Artifacts } from './services/artifacts.js'
+import { createChangeHub } from './services/change-hub.js'
 
 export interface Deps {
   services: AppServices
@@ -90,6 +91,8 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
     const store = new JobStore(documents)
     const scheduler = createScheduler(config.scheduler, logger.child({ component: 'scheduler' }))
     closers.push(async () => { await scheduler.close() })
+    const changeHub = createChangeHub()
+    closers.push(async () => { changeHub.close() })
     // One feed serves the dispatcher and the read cache, which is only trusted while the feed
     // is connected (see DocumentCache).
     const dispatcher = new JobDispatcher({
@@ -104,6 +107,7 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
       onChange: (change) => {
         cache.invalidate(change.id, change.changes?.[0]?.rev)
         if (change.id.startsWith('user:')) users.forget(change.id)
+        changeHub.publish(change)
       }
     })
     await dispatcher.start()
@@ -127,7 +131,7 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
 
     let closed: Promise<void> | undefined
     return {
-      services: { users, resources, health, uploads: new Uploads(blobs, config.maxUploadBytes), artifacts: new Artifacts({ repo, blobs }) },
+      services: { users, resources, health, uploads: new Uploads(blobs, config.maxUploadBytes), artifacts: new Artifacts({ repo, blobs }), changeHub },
       couch,
       documents,
       blobs,

@@ -6,6 +6,7 @@ import type { Principal, UserService } from '../services/user-service.js'
 import type { HealthCheck } from '../services/health.js'
 import type { Uploads } from '../services/uploads.js'
 import type { Artifacts } from '../services/artifacts.js'
+import type { ChangeHub } from '../services/change-hub.js'
 
 /** The services routes may use; the composition root builds them, tests may swap any. */
 export interface AppServices {
@@ -14,6 +15,8 @@ export interface AppServices {
   health: HealthCheck
   uploads: Uploads
   artifacts: Artifacts
+  /** Live document changes per tenant, for GET /events. */
+  changeHub: ChangeHub
 }
 
 declare module 'fastify' {
@@ -23,6 +26,7 @@ declare module 'fastify' {
     health: HealthCheck
     uploads: Uploads
     artifacts: Artifacts
+    changeHub: ChangeHub
   }
   interface FastifyRequest {
     /** Set by the auth hook on authenticated routes. */
@@ -38,6 +42,7 @@ export default fp(async function depsPlugin (app: FastifyInstance, services: App
   app.decorate('health', services.health)
   app.decorate('uploads', services.uploads)
   app.decorate('artifacts', services.artifacts)
+  app.decorate('changeHub', services.changeHub)
   app.decorateRequest('principal', null)
   app.decorateRequest('tenantId', '' as TenantId)
 }, { name: 'deps' })
