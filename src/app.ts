@@ -31,6 +31,8 @@ export interface AppOptions {
   documentation?: boolean
   /** Serve the web dashboard at / (default: the build in dist/web); false turns it off. */
   dashboard?: DashboardOptions | false
+  /** Records each request's latency (Prometheus); /metrics itself is served on its own port. */
+  metrics?: { observeHttp: (method: string, route: string, statusCode: number, seconds: number) => void }
 }
 
 /**
@@ -54,6 +56,14 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
   app.removeContentTypeParser('text/plain')
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(fastSerializerCompiler)
+  const metrics = options.metrics
+  if (metrics !== undefined) {
+    // The route pattern (`/training-jobs/:id`), never the URL, keeps the label set bounded;
+    // requests no route matched share one label.
+    app.addHook('onResponse', async (request, reply) => {
+      metrics.observeHttp(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
+    })
+  }
 
   await app.register(errorHandler)
   await app.register(depsPlugin, services)

@@ -35,10 +35,15 @@ export const serverFlags: FlagSpec[] = [
   { name: 'gpu', type: 'string', help: 'passed to caffe train --gpu' },
   { name: 'max-upload-mb', type: 'string', help: 'largest datafile upload or download in MiB (default 2048)' },
   { name: 'log-level', type: 'string', help: 'fatal, error, warn, info (default), debug, trace or silent' },
+  { name: 'metrics-port', type: 'string', help: 'serve Prometheus GET /metrics on this port, without auth: keep it private (default: off)' },
+  { name: 'metrics-host', type: 'string', help: 'address for --metrics-port (default 127.0.0.1)' },
   { name: 'help', type: 'boolean', help: 'show this help' }
 ]
 
 const PositiveInt = (what: string, max: number) => z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).min(1, `${what} must be at least 1`).max(max, `${what} must be at most ${max}`)
+
+/** --metrics-port on the server and the worker: 0 picks a free port (tests). */
+export const MetricsPort = z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0–65535').max(65535, 'must be 0–65535')
 
 const HostPort = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'must be host:port')
 
@@ -63,7 +68,9 @@ const RawServerConfig = z.object({
   'caffe-bin': z.string().min(1).optional(),
   gpu: z.string().regex(/^(all|\d+(,\d+)*)$/, 'must be a device id, a list like 0,1, or all').optional(),
   'max-upload-mb': PositiveInt('max-upload-mb', 1024 * 1024).default(2048),
-  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info')
+  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+  'metrics-port': MetricsPort.optional(),
+  'metrics-host': z.string().min(1).default('127.0.0.1')
 }).superRefine((v, ctx) => {
   if (v.scheduler === 'nsq' && v.nsqd.length === 0) ctx.addIssue({ code: 'custom', path: ['nsqd'], message: 'is required with --scheduler nsq (the server publishes jobs to it)' })
   if (v.registration === 'closed' && v['admin-user'] === undefined) ctx.addIssue({ code: 'custom', path: ['admin-user'], message: 'is required with --registration closed (someone must be able to create users)' })
@@ -86,6 +93,8 @@ export interface ServerConfig {
   jobs: { maxAttempts: number, leaseMs: number, allowPrivateUrls: boolean, caffeBin: string | null, gpu: string | null, workDir: string }
   maxUploadBytes: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** Where to serve Prometheus metrics; absent or null: not served. */
+  metrics?: { host: string, port: number } | null
 }
 
 /** A bad flag or value: the message is the one line shown before exiting. */
@@ -156,7 +165,8 @@ export function loadServerConfig (argv: string[], env: NodeJS.ProcessEnv): Parse
         workDir: resolve(dataDir, 'work')
       },
       maxUploadBytes: v['max-upload-mb'] * 1024 * 1024,
-      logLevel: v['log-level']
+      logLevel: v['log-level'],
+      metrics: v['metrics-port'] === undefined ? null : { host: v['metrics-host'], port: v['metrics-port'] }
     }
   }
 }

@@ -27,6 +27,10 @@ import { UserService } from './services/user-service.js'
 import { Uploads } from './services/uploads.js'
 import { Artifacts } from './services/artifacts.js'
 import { createChangeHub } from './services/change-hub.js'
+import { writeEmbeddedDbFile } from './commands/embedded-db-file.js'
+import { CachedJobCounts } from './metrics/job-counts.js'
+import { createMetrics } from './metrics/metrics.js'
+import type { Metrics } from './metrics/metrics.js'
 
 export interface Deps {
   services: AppServices
@@ -36,6 +40,8 @@ export interface Deps {
   store: JobStore
   scheduler: Scheduler
   dispatcher: JobDispatcher
+  /** Prometheus metrics when the config asks for them (--metrics-port), else null. */
+  metrics: Metrics | null
   /** Closes everything created here, in reverse order of creation. Idempotent. */
   close: () => Promise<void>
 }
@@ -64,6 +70,11 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
         onRestartFailed: (err) => dbLog.fatal({ err }, 'embedded database could not be restarted')
       })
       closers.push(embedded.close)
+      if (embedded.socketPath !== undefined) {
+        // Lets `elastic-thought status --data-dir …` find this server's database.
+        const removePointer = writeEmbeddedDbFile(config.dataDir, { socketPath: embedded.socketPath, dbName: config.database.dbName })
+        closers.push(async () => { removePointer() })
+      }
       location = { serverUrl: embedded.serverUrl, dbName: config.database.dbName, ...(embedded.socketPath === undefined ? {} : { socketPath: embedded.socketPath }) }
       logger.info({ dir: config.database.dir, childPid: embedded.pid }, 'embedded database started')
     } else {
@@ -89,6 +100,7 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
     const health = createHealthCheck({ database: databaseProbe(couch), blobStore: async () => { await blobs.exists('health-probe') } })
 
     const store = new JobStore(documents)
+    const metrics = config.metrics === undefined || config.metrics === null ? null : createMetrics({ counts: new CachedJobCounts(couch) })
     const scheduler = createScheduler(config.scheduler, logger.child({ component: 'scheduler' }))
     closers.push(async () => { await scheduler.close() })
     const changeHub = createChangeHub()
@@ -123,9 +135,10 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
         leaseMs: config.jobs.leaseMs,
         maxAttempts: config.jobs.maxAttempts,
         workRoot: config.jobs.workDir,
-        logger: logger.child({ component: 'worker' })
+        logger: logger.child({ component: 'worker' }),
+        ...(metrics === null ? {} : { onEnded: metrics.jobEnded })
       })
-      const consumer = scheduler.startConsumer(handler, { concurrency: config.scheduler.concurrency })
+      const consumer = scheduler.startConsumer(metrics === null ? handler : metrics.activity.wrap(handler), { concurrency: config.scheduler.concurrency })
       closers.push(async () => { await consumer.close({ graceMs: 10_000 }) })
     }
 
@@ -138,6 +151,7 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
       store,
       scheduler,
       dispatcher,
+      metrics,
       close: async () => {
         closed ??= closeAll(closers)
         await closed

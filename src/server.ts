@@ -3,9 +3,42 @@ import { buildApp } from './app.js'
 import { ConfigError, helpText, loadServerConfig, serverFlags } from './config.js'
 import { createDeps } from './deps.js'
 import { createLogger } from './lib/logger.js'
+import { runPublishMetrics } from './commands/publish-metrics.js'
+import { runStatus } from './commands/status.js'
+import { startMetricsServer } from './metrics/metrics-server.js'
+import type { MetricsServer } from './metrics/metrics-server.js'
 
-/** `elastic-thought`: parse config → build deps → build app → listen; close on SIGTERM/SIGINT. */
+/** Subcommands: `elastic-thought <name> [flags]`; each resolves with its exit code. */
+const commands: Record<string, (argv: string[], env: NodeJS.ProcessEnv) => Promise<number>> = {
+  serve,
+  status: runStatus,
+  'publish-metrics': runPublishMetrics
+}
+
+const SUMMARY = `The ElasticThought API server: deep-learning training as a service over Caffe.
+
+Commands:
+  elastic-thought [serve] [flags]        run the API server (the default)
+  elastic-thought status [flags]         queue, running jobs and live workers (see status --help)
+  elastic-thought publish-metrics [...]  put the queue depth into CloudWatch (see publish-metrics --help)`
+
+/**
+ * `elastic-thought [command] [flags]`: the first word, when it is not a flag, names a
+ * subcommand; without one it serves. Returns the exit code, or -1 while the server runs.
+ */
 export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const first = argv[0]
+  if (first === undefined || first.startsWith('-')) return await serve(argv, env)
+  const command = commands[first]
+  if (command === undefined) {
+    process.stderr.write(`elastic-thought: unknown command '${first}' (commands: ${Object.keys(commands).join(', ')}; see --help)\n`)
+    return 2
+  }
+  return await command(argv.slice(1), env)
+}
+
+/** `elastic-thought serve`: parse config → build deps → build app → listen; close on SIGTERM/SIGINT. */
+async function serve (argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let parsed
   try {
     parsed = loadServerConfig(argv, env)
@@ -17,13 +50,14 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
     throw err
   }
   if (parsed.help) {
-    process.stdout.write(helpText('elastic-thought', serverFlags, 'The ElasticThought API server: deep-learning training as a service over Caffe.'))
+    process.stdout.write(helpText('elastic-thought', serverFlags, SUMMARY))
     return 0
   }
   const config = parsed.config
   const logger = createLogger(config.logLevel)
   const deps = await createDeps(config, logger)
-  const app = await buildApp(deps.services, { registration: config.registration, maxUploadBytes: config.maxUploadBytes, logger })
+  const app = await buildApp(deps.services, { registration: config.registration, maxUploadBytes: config.maxUploadBytes, logger, ...(deps.metrics === null ? {} : { metrics: deps.metrics }) })
+  let metricsServer: MetricsServer | undefined
 
   let stopping: Promise<void> | undefined
   const stop = async (signal: string): Promise<void> => {
@@ -35,6 +69,7 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
         process.exit(1)
       }, 15_000)
       force.unref()
+      await metricsServer?.close()
       await app.close()
       await deps.close()
       logger.info('stopped')
@@ -53,8 +88,13 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
   try {
     const address = await app.listen({ host: config.host, port: config.port })
     logger.info({ address, registration: config.registration, blobStore: config.blobStore.kind, scheduler: config.scheduler.kind }, 'elastic-thought listening')
+    if (deps.metrics !== null && config.metrics !== undefined && config.metrics !== null) {
+      metricsServer = await startMetricsServer(deps.metrics, config.metrics)
+      logger.info({ url: `${metricsServer.url}/metrics` }, 'metrics listening')
+    }
   } catch (err) {
     logger.fatal({ err }, 'could not listen')
+    await app.close()
     await deps.close()
     return 1
   }

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { blobStoreConfigFromUrl } from '../blobstore/blob-store-config.js'
 import type { BlobStoreConfig } from '../blobstore/blob-store-config.js'
 import { SchedulerConfig } from '../schedulers/scheduler-config.js'
-import { ConfigError, readFlags } from './config.js'
+import { ConfigError, MetricsPort, readFlags } from './config.js'
 import type { FlagSpec } from './config.js'
 
 export const workerFlags: FlagSpec[] = [
@@ -25,6 +25,9 @@ export const workerFlags: FlagSpec[] = [
   { name: 'max-upload-mb', type: 'string', help: 'largest datafile download in MiB (default 2048)' },
   { name: 'worker-id', type: 'string', help: 'name in job documents (default worker@<host>:<pid>:<random>)' },
   { name: 'log-level', type: 'string', help: 'fatal, error, warn, info (default), debug, trace or silent' },
+  { name: 'exit-when-idle', type: 'string', help: 'exit 0 after this many seconds with no job running or started (scale-in; never mid-job)' },
+  { name: 'metrics-port', type: 'string', help: 'serve Prometheus GET /metrics on this port, without auth: keep it private (default: off)' },
+  { name: 'metrics-host', type: 'string', help: 'address for --metrics-port (default 127.0.0.1)' },
   { name: 'help', type: 'boolean', help: 'show this help' }
 ]
 
@@ -48,7 +51,10 @@ const RawWorkerConfig = z.object({
   'allow-private-urls': z.boolean().default(false),
   'max-upload-mb': Count('max-upload-mb', 1024 * 1024).default(2048),
   'worker-id': z.string().min(1).max(200).optional(),
-  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info')
+  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+  'exit-when-idle': z.coerce.number({ error: 'must be a number of seconds' }).gt(0, 'must be more than 0 seconds').max(30 * 86_400).optional(),
+  'metrics-port': MetricsPort.optional(),
+  'metrics-host': z.string().min(1).default('127.0.0.1')
 })
 
 export interface WorkerConfig {
@@ -62,6 +68,10 @@ export interface WorkerConfig {
   graceMs: number
   maxUploadBytes: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** Exit after this long with nothing running and nothing started; null: run until signalled. */
+  exitWhenIdleMs?: number | null
+  /** Where to serve Prometheus metrics; absent or null: not served. */
+  metrics?: { host: string, port: number } | null
 }
 
 export type ParsedWorkerCommand = { help: true } | { help: false, config: WorkerConfig }
@@ -112,7 +122,9 @@ export function loadWorkerConfig (argv: string[], env: NodeJS.ProcessEnv, tmp: s
       },
       graceMs: v['grace-seconds'] * 1000,
       maxUploadBytes: v['max-upload-mb'] * 1024 * 1024,
-      logLevel: v['log-level']
+      logLevel: v['log-level'],
+      exitWhenIdleMs: v['exit-when-idle'] === undefined ? null : Math.round(v['exit-when-idle'] * 1000),
+      metrics: v['metrics-port'] === undefined ? null : { host: v['metrics-host'], port: v['metrics-port'] }
     }
   }
 }

@@ -13,6 +13,9 @@ import { createRunners } from './jobs/runners/index.js'
 import { createWorkerId } from './jobs/worker-id.js'
 import { createLogger } from './lib/logger.js'
 import { SafeFetcher } from './net/safe-fetch.js'
+import { JobActivity } from './metrics/job-activity.js'
+import { createMetrics } from './metrics/metrics.js'
+import { startMetricsServer } from './metrics/metrics-server.js'
 import { loadWorkerConfig, workerFlags } from './worker-config.js'
 
 /**
@@ -20,7 +23,8 @@ import { loadWorkerConfig, workerFlags } from './worker-config.js'
  * the server's NSQ topic; without, it follows the database's changes itself. Either way it
  * claims each job before running it, so any number of workers and servers can share one
  * database. SIGTERM: stop taking jobs, let running ones finish within --grace-seconds, then
- * return them to the queue and exit; a second signal exits at once.
+ * return them to the queue and exit; a second signal exits at once. With --exit-when-idle it
+ * also exits 0 on its own once nothing has run or started for that long (scale-in).
  */
 export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let parsed
@@ -48,6 +52,9 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
   const blobs = createBlobStore(config.blobStore)
   const fetcher = new SafeFetcher()
   const scheduler = createScheduler(config.scheduler, logger.child({ component: 'scheduler' }))
+  // Workers report only their own work; cluster-wide job counts come from the servers.
+  const metrics = config.metrics === undefined || config.metrics === null ? null : createMetrics()
+  const activity = metrics?.activity ?? new JobActivity()
   const handler = createJobHandler({
     store,
     blobs,
@@ -56,23 +63,30 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
     leaseMs: config.jobs.leaseMs,
     maxAttempts: config.jobs.maxAttempts,
     workRoot: config.jobs.workDir,
-    logger: logger.child({ component: 'worker' })
+    logger: logger.child({ component: 'worker' }),
+    ...(metrics === null ? {} : { onEnded: metrics.jobEnded })
   })
   // Without NSQ the worker finds work itself, exactly as the server's dispatcher does.
   const dispatcher = config.scheduler.kind === 'in-process'
     ? new JobDispatcher({ couch, store, scheduler, maxAttempts: config.jobs.maxAttempts, reapIntervalMs: Math.max(1000, config.jobs.leaseMs / 2), name: `worker-${workerId}`, logger: logger.child({ component: 'dispatcher' }) })
     : undefined
-  const consumer = scheduler.startConsumer(handler)
+  const consumer = scheduler.startConsumer(activity.wrap(handler))
   await dispatcher?.start()
   await consumer.ready
-  logger.info({ workerId, db: scrubUrl(location.serverUrl), scheduler: config.scheduler.kind, concurrency: config.scheduler.concurrency }, 'elastic-thought-worker started')
+  const metricsServer = metrics === null || config.metrics === undefined || config.metrics === null ? undefined : await startMetricsServer(metrics, config.metrics)
+  logger.info({ workerId, db: scrubUrl(location.serverUrl), scheduler: config.scheduler.kind, concurrency: config.scheduler.concurrency, exitWhenIdleMs: config.exitWhenIdleMs ?? null, metrics: metricsServer === undefined ? null : `${metricsServer.url}/metrics` }, 'elastic-thought-worker started')
 
   let stopping: Promise<void> | undefined
+  let idleTimer: NodeJS.Timeout | undefined
   const stop = async (signal: string): Promise<void> => {
     stopping ??= (async () => {
+      clearInterval(idleTimer)
       logger.info({ signal, graceMs: config.graceMs, running: consumer.running }, 'worker stopping')
+      // Intake stops first, synchronously: after an idle check, no message can start in between.
+      const draining = consumer.close({ graceMs: config.graceMs })
       await dispatcher?.stop()
-      await consumer.close({ graceMs: config.graceMs })
+      await draining
+      await metricsServer?.close()
       await scheduler.close()
       await blobs.close()
       await fetcher.close()
@@ -95,6 +109,21 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv): Promise<num
   }
   process.on('SIGTERM', onSignal('SIGTERM'))
   process.on('SIGINT', onSignal('SIGINT'))
+
+  const idleMs = config.exitWhenIdleMs ?? null
+  if (idleMs !== null) {
+    // Handlers are counted as running from the moment the consumer takes their message, in
+    // the same tick, so a check that sees nothing running and closes the consumer right away
+    // can never leave a job half done.
+    idleTimer = setInterval(() => {
+      if (stopping !== undefined || activity.idleMs() < idleMs) return
+      logger.info({ idleMs: activity.idleMs() }, 'worker idle; exiting')
+      stop('idle').then(() => process.exit(0), (err: unknown) => {
+        logger.error({ err }, 'shutdown failed')
+        process.exit(1)
+      })
+    }, Math.min(1000, Math.max(50, Math.floor(idleMs / 4))))
+  }
   return -1
 }
 
