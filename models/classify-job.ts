@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { BaseDocument, BlobUri, HttpUrl, JobFields, TenantId } from './common.js'
+import { NotifyFields } from './notify.js'
 import { UploadedFileField } from './uploaded-file.js'
 
 /** Most images one classify request may carry. */
@@ -21,7 +22,7 @@ export const Prediction = z.object({
 })
 export type Prediction = z.infer<typeof Prediction>
 
-export const ClassifyJob = BaseDocument.merge(JobFields).extend({
+export const ClassifyJob = BaseDocument.merge(JobFields).merge(NotifyFields).extend({
   type: z.literal('classify-job'),
   'user-id': TenantId,
   'classifier-id': z.string(),

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { BaseDocument, BlobUri, DocId, HttpUrl, JobFields, TenantId } from './common.js'
+import { NotifyFields } from './notify.js'
 
 /** Longest progress series kept in the document; older points are thinned, never the newest. */
 export const MAX_SERIES_POINTS = 500
@@ -30,7 +31,7 @@ export const Snapshot = z.object({
 })
 export type Snapshot = z.infer<typeof Snapshot>
 
-export const TrainingJob = BaseDocument.merge(JobFields).extend({
+export const TrainingJob = BaseDocument.merge(JobFields).merge(NotifyFields).extend({
   type: z.literal('training-job'),
   'user-id': TenantId,
   'solver-id': z.string(),
@@ -41,6 +42,7 @@ export const TrainingJob = BaseDocument.merge(JobFields).extend({
   labels: z.array(z.string()).nullable().default(null),
   progress: Progress.nullable().default(null),
   snapshots: z.array(Snapshot).default([]),
+  /** POSTed a signed summary when the job ends (see README, Webhooks). */
   'notify-url': z.string().nullable().default(null)
 })
 export type TrainingJob = z.infer<typeof TrainingJob>

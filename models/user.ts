@@ -29,9 +29,21 @@ export const User = BaseDocument.extend({
   type: z.literal('user'),
   username: Username,
   email: z.string(),
-  'password-hash': PasswordHash
+  'password-hash': PasswordHash,
+  /**
+   * Key that signs this user's webhooks (HMAC-SHA256). Created on first use, rotated through
+   * POST /users/me/webhook-secret; never part of UserView.
+   */
+  'webhook-secret': z.string().min(16).max(200).optional(),
+  'webhook-secret-created-at': z.string().optional()
 })
 export type User = z.infer<typeof User>
+
+export const WebhookSecretView = z.object({
+  secret: z.string().describe('the HMAC-SHA256 key of X-ElasticThought-Signature'),
+  'created-at': z.string().nullable().describe('when the secret was made')
+})
+export type WebhookSecretView = z.infer<typeof WebhookSecretView>
 
 export const NewUser = z.object({
   username: Username,

@@ -5,6 +5,7 @@ import { MAX_PROTOTXT_BYTES } from '../models/solver.js'
 import { ClassifyJob, NewClassifyJob } from '../models/classify-job.js'
 import { IdParams } from '../models/common.js'
 import { ValidationError } from '../src/lib/errors.js'
+import { apiBaseUrl } from './api-base-url.js'
 import { ErrorResponse } from './error-response.js'
 import { formBody, readTextFile } from './multipart.js'
 import { enableUploads } from './uploads.js'
@@ -62,7 +63,7 @@ function classifyRoute (scope: FastifyInstance) {
       }
     })
   }, async (request, reply) => {
-    const doc = await app.resources.createClassifyJob(request.tenantId, request.params.id, request.body)
+    const doc = await app.resources.createClassifyJob(request.tenantId, request.params.id, request.body, { baseUrl: apiBaseUrl(request) })
     return await reply.code(201).send(withId(doc))
   })
 }

@@ -17,6 +17,7 @@ import { trainingJobRoutes } from '../routes/training-jobs.js'
 import { classifierRoutes } from '../routes/classifiers.js'
 import { classifyJobRoutes } from '../routes/classify-jobs.js'
 import { artifactRoutes } from '../routes/artifacts.js'
+import { webhookSecretRoutes } from '../routes/webhook-secret.js'
 import { eventRoutes } from '../routes/events.js'
 import dashboard, { defaultDashboardRoot } from './plugins/dashboard.js'
 import type { DashboardOptions } from './plugins/dashboard.js'
@@ -85,6 +86,7 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
   await app.register(async (authed) => {
     await authed.register(auth)
     await authed.register(userRoutes)
+    await authed.register(webhookSecretRoutes)
     await authed.register(datafileRoutes, { maxUploadBytes: options.maxUploadBytes })
     await authed.register(datasetRoutes)
     await authed.register(solverRoutes, { maxUploadBytes: options.maxUploadBytes })

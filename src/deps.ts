@@ -27,6 +27,11 @@ import { UserService } from './services/user-service.js'
 import { Uploads } from './services/uploads.js'
 import { Artifacts } from './services/artifacts.js'
 import { createChangeHub } from './services/change-hub.js'
+import { checkNotifyUrl } from './webhooks/notify-url-check.js'
+import { WebhookDeliverer } from './webhooks/webhook-deliverer.js'
+import type { WebhookTuning } from './webhooks/webhook-deliverer.js'
+import { WebhookSecrets } from './webhooks/webhook-secrets.js'
+import { WebhookSender } from './webhooks/webhook-sender.js'
 import { writeEmbeddedDbFile } from './commands/embedded-db-file.js'
 import { CachedJobCounts } from './metrics/job-counts.js'
 import { createMetrics } from './metrics/metrics.js'
@@ -56,6 +61,8 @@ export interface DepsOptions {
    * and benchmarks of the API alone, which then see documents stay where they put them.
    */
   runJobs?: boolean
+  /** Webhook delivery tuning (tests shorten it); false: this process sends no webhooks. */
+  webhooks?: WebhookTuning | false
 }
 
 export async function createDeps (config: ServerConfig, logger: Logger, options: DepsOptions = {}): Promise<Deps> {
@@ -96,13 +103,22 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
     const users = new UserService(documents, config.admin)
     const repo = new OwnedRepository(documents)
     const intake = new PrototxtIntake({ fetcher, blobs, check: checkPrototxt, allowPrivateUrls: config.jobs.allowPrivateUrls })
-    const resources = new Resources({ repo, intake, blobs })
+    const resources = new Resources({ repo, intake, blobs, checkNotifyUrl: async (url) => { await checkNotifyUrl(url, config.jobs.allowPrivateUrls) } })
     const health = createHealthCheck({ database: databaseProbe(couch), blobStore: async () => { await blobs.exists('health-probe') } })
 
     const store = new JobStore(documents)
     const metrics = config.metrics === undefined || config.metrics === null ? null : createMetrics({ counts: new CachedJobCounts(couch) })
     const scheduler = createScheduler(config.scheduler, logger.child({ component: 'scheduler' }))
     closers.push(async () => { await scheduler.close() })
+    // Webhooks go out from servers only (never workers), driven by the changes feed below, so
+    // jobs run anywhere get them; delivery state lives in the job documents.
+    const webhookSecrets = new WebhookSecrets(documents)
+    const tuning = options.webhooks === false ? {} : options.webhooks ?? {}
+    const webhookSender = new WebhookSender({ allowPrivate: config.jobs.allowPrivateUrls, timeoutMs: tuning.timeoutMs ?? 10_000 })
+    closers.push(async () => { await webhookSender.close() })
+    const webhooks = options.webhooks === false
+      ? undefined
+      : new WebhookDeliverer({ ...tuning, docs: documents, secrets: webhookSecrets, sender: webhookSender, senderId: createWorkerId('server'), timeoutMs: tuning.timeoutMs ?? 10_000, logger: logger.child({ component: 'webhooks' }) })
     const changeHub = createChangeHub()
     closers.push(async () => { changeHub.close() })
     // One feed serves the dispatcher and the read cache, which is only trusted while the feed
@@ -120,10 +136,15 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
         cache.invalidate(change.id, change.changes?.[0]?.rev)
         if (change.id.startsWith('user:')) users.forget(change.id)
         changeHub.publish(change)
+        webhooks?.onChange(change)
       }
     })
     await dispatcher.start()
     closers.push(async () => { await dispatcher.stop() })
+    if (webhooks !== undefined) {
+      await webhooks.start()
+      closers.push(async () => { await webhooks.stop() })
+    }
 
     if (config.scheduler.kind === 'in-process' && options.runJobs !== false) {
       // Jobs run in this process; with NSQ they run in elastic-thought-worker processes.
@@ -144,7 +165,7 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
 
     let closed: Promise<void> | undefined
     return {
-      services: { users, resources, health, uploads: new Uploads(blobs, config.maxUploadBytes), artifacts: new Artifacts({ repo, blobs }), changeHub },
+      services: { users, resources, health, uploads: new Uploads(blobs, config.maxUploadBytes), artifacts: new Artifacts({ repo, blobs }), changeHub, webhookSecrets },
       couch,
       documents,
       blobs,

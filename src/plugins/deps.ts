@@ -7,6 +7,7 @@ import type { HealthCheck } from '../services/health.js'
 import type { Uploads } from '../services/uploads.js'
 import type { Artifacts } from '../services/artifacts.js'
 import type { ChangeHub } from '../services/change-hub.js'
+import type { WebhookSecrets } from '../webhooks/webhook-secrets.js'
 
 /** The services routes may use; the composition root builds them, tests may swap any. */
 export interface AppServices {
@@ -17,6 +18,8 @@ export interface AppServices {
   artifacts: Artifacts
   /** Live document changes per tenant, for GET /events. */
   changeHub: ChangeHub
+  /** Per-user webhook signing keys. */
+  webhookSecrets: WebhookSecrets
 }
 
 declare module 'fastify' {
@@ -27,6 +30,7 @@ declare module 'fastify' {
     uploads: Uploads
     artifacts: Artifacts
     changeHub: ChangeHub
+    webhookSecrets: WebhookSecrets
   }
   interface FastifyRequest {
     /** Set by the auth hook on authenticated routes. */
@@ -43,6 +47,7 @@ export default fp(async function depsPlugin (app: FastifyInstance, services: App
   app.decorate('uploads', services.uploads)
   app.decorate('artifacts', services.artifacts)
   app.decorate('changeHub', services.changeHub)
+  app.decorate('webhookSecrets', services.webhookSecrets)
   app.decorateRequest('principal', null)
   app.decorateRequest('tenantId', '' as TenantId)
 }, { name: 'deps' })

@@ -10,6 +10,7 @@ import { canTransition } from '../../models/processing-state.js'
 import type { ProcessingState } from '../../models/processing-state.js'
 import type { NewSolver } from '../../models/solver.js'
 import type { NewTrainingJob } from '../../models/training-job.js'
+import { initialNotifyFields } from '../../models/notify.js'
 import { createHash } from 'node:crypto'
 import { ConflictError } from '../lib/errors.js'
 import { newDocId } from '../lib/ids.js'
@@ -17,6 +18,11 @@ import type { OwnedRepository, Page } from '../db/owned-repository.js'
 import type { PrototxtIntake } from './prototxt-intake.js'
 
 export type CancellableType = 'training-job' | 'classify-job' | 'datafile' | 'dataset'
+
+/** Where a job was created from: the API's URL as the client reached it (webhook links use it). */
+export interface JobOrigin {
+  baseUrl?: string
+}
 
 /**
  * What the API does with resources, per tenant: creation with reference checks, reads,
@@ -26,11 +32,14 @@ export class Resources {
   private readonly repo: OwnedRepository
   private readonly intake: PrototxtIntake
   private readonly blobs: BlobStore
+  private readonly checkNotifyUrl: (url: string) => Promise<void>
 
-  constructor (deps: { repo: OwnedRepository, intake: PrototxtIntake, blobs: BlobStore }) {
+  /** `checkNotifyUrl` refuses a webhook URL with a ValidationError (a private address). */
+  constructor (deps: { repo: OwnedRepository, intake: PrototxtIntake, blobs: BlobStore, checkNotifyUrl?: (url: string) => Promise<void> }) {
     this.repo = deps.repo
     this.intake = deps.intake
     this.blobs = deps.blobs
+    this.checkNotifyUrl = deps.checkNotifyUrl ?? (async () => {})
   }
 
   async get<T extends OwnedType> (tenant: TenantId, type: T, id: string): Promise<DocumentOf<T>> {
@@ -88,8 +97,9 @@ export class Resources {
     }, id)
   }
 
-  async createTrainingJob (tenant: TenantId, input: NewTrainingJob): Promise<DocumentOf<'training-job'>> {
+  async createTrainingJob (tenant: TenantId, input: NewTrainingJob, origin: JobOrigin = {}): Promise<DocumentOf<'training-job'>> {
     await this.repo.assertReferences(tenant, 'training-job', input)
+    if (input['notify-url'] !== undefined) await this.checkNotifyUrl(input['notify-url'])
     return await this.repo.create(tenant, 'training-job', {
       ...pendingJob(),
       'solver-id': input['solver-id'],
@@ -99,7 +109,8 @@ export class Resources {
       labels: null,
       progress: null,
       snapshots: [],
-      'notify-url': input['notify-url'] ?? null
+      'notify-url': input['notify-url'] ?? null,
+      ...initialNotifyFields(input['notify-url'] ?? null, origin.baseUrl ?? null)
     })
   }
 
@@ -120,8 +131,9 @@ export class Resources {
     }, id)
   }
 
-  async createClassifyJob (tenant: TenantId, classifierId: string, input: NewClassifyJob): Promise<DocumentOf<'classify-job'>> {
+  async createClassifyJob (tenant: TenantId, classifierId: string, input: NewClassifyJob, origin: JobOrigin = {}): Promise<DocumentOf<'classify-job'>> {
     await this.repo.get(tenant, 'classifier', classifierId)
+    if (input['notify-url'] !== undefined) await this.checkNotifyUrl(input['notify-url'])
     const images: ClassifyImage[] = []
     const seen = new Set<string>()
     for (const url of input.urls) {
@@ -149,7 +161,8 @@ export class Resources {
       predictions: {},
       'std-out-url': null,
       'std-err-url': null,
-      'notify-url': input['notify-url'] ?? null
+      'notify-url': input['notify-url'] ?? null,
+      ...initialNotifyFields(input['notify-url'] ?? null, origin.baseUrl ?? null)
     }
     return await this.repo.create(tenant, 'classify-job', fields, id)
   }
