@@ -47,5 +47,5 @@ export function resolveDatabase (raw: Record<string, unknown>): DatabaseTarget {
     throw new ConfigError(`no --couch-url, and no elastic-thought server with an embedded database is running on ${dataDir} (start one with that --data-dir, or pass --couch-url)`)
   }
   const { pid, ...location } = embedded
-  return { location, shown: `embedded database of the server in ${dataDir} (pid ${pid})` }
+  return { location, shown: `embedded database in ${dataDir} (server pid ${pid})` }
 }

@@ -66,7 +66,11 @@ export async function runPublishMetrics (argv: string[], env: NodeJS.ProcessEnv,
 
   const logger = createLogger(options['log-level'])
   const couch = new CouchDatabase(target.location)
-  const publisher = new CloudWatchPublisher({ cluster: options.cluster, region: options.region, endpoint: options['cloudwatch-endpoint'] })
+  // Read here, like every other setting, rather than by the SDK from process.env behind our back.
+  const keys = env.AWS_ACCESS_KEY_ID !== undefined && env.AWS_SECRET_ACCESS_KEY !== undefined
+    ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN }
+    : undefined
+  const publisher = new CloudWatchPublisher({ cluster: options.cluster, region: options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION, endpoint: options['cloudwatch-endpoint'], credentials: keys })
   const round = async (): Promise<boolean> => {
     try {
       const counts = await countJobs(couch)

@@ -109,7 +109,8 @@ const SHORT_TYPE: Record<JobType, string> = { datafile: 'datafile', dataset: 'da
 /** The plain-text view: queue per type and state, running jobs with progress, live workers. */
 export function formatStatus (report: StatusReport): string {
   const lines: string[] = []
-  lines.push(fit(`ElasticThought status at ${report.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}: ${report.database}`, STATUS_WIDTH))
+  lines.push(`ElasticThought status at ${report.at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`)
+  lines.push(fit(`Database: ${report.database}`, STATUS_WIDTH))
   lines.push('')
 
   const headers = ['JOBS', 'PENDING', 'PROCESSING', 'FINISHED', 'FAILED', 'CANCELLED']
@@ -123,13 +124,14 @@ export function formatStatus (report: StatusReport): string {
     lines.push('Running jobs: none')
   } else {
     lines.push(`Running jobs: ${report.running.length}`)
-    const fixed = [12, 8, 10, 0, 3, 11, 7, 6, 7]
+    const fixed = [8, 8, 8, 0, 3, 11, 7, 6, 7]
     // The worker column takes whatever the others leave of the width.
     fixed[3] = STATUS_WIDTH - fixed.reduce((a, b) => a + b, 0) - 2 * (fixed.length - 1)
     lines.push(...table(
       ['JOB', 'TYPE', 'TENANT', 'WORKER', 'TRY', 'ITERATION', 'LOSS', 'ACC', 'LEASE'],
       report.running.map((job) => [
-        job.id,
+        // Ids are 32 hex digits: a prefix names the job, as short commit hashes do (--json has them whole).
+        job.id.slice(0, 8),
         SHORT_TYPE[job.type],
         job.tenant,
         job.worker ?? '-',

@@ -15,6 +15,8 @@ export interface CloudWatchPublisherOptions {
   region?: string | undefined
   /** Another endpoint than CloudWatch's own (tests, VPC endpoints). */
   endpoint?: string | undefined
+  /** Keys from the command's environment; without them the SDK's default chain (files, instance profile). */
+  credentials?: { accessKeyId: string, secretAccessKey: string, sessionToken?: string | undefined } | undefined
 }
 
 /**
@@ -40,8 +42,8 @@ export function queueDepthData (counts: JobCounts, cluster: string, at: Date): M
 }
 
 /**
- * Puts queue-depth data points into CloudWatch with PutMetricData. Credentials come from the
- * SDK's default chain (environment, shared files, the EC2 instance profile). `publish()`
+ * Puts queue-depth data points into CloudWatch with PutMetricData. Credentials are the given
+ * keys or the SDK's default chain (shared files, the EC2 instance profile). `publish()`
  * rejects with the SDK's error; `close()` releases the client's sockets.
  */
 export class CloudWatchPublisher {
@@ -53,6 +55,7 @@ export class CloudWatchPublisher {
     this.#client = new CloudWatchClient({
       ...(options.region === undefined ? {} : { region: options.region }),
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
       // A metric that arrives late is worth less than the next one: do not pile up retries.
       maxAttempts: 2
     })
