@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import type * as KoffiModule from 'koffi'
 import type { Kernels } from './kernels.js'
 import { TaskPool } from './task-pool.js'
-import type { TaskArgs, TaskName } from './tasks.js'
+import { setTaskSgemm, SGEMM_SIGNATURE, type NativeSgemm, type TaskArgs, type TaskName } from './tasks.js'
 import { checkGemm } from './ts-kernels.js'
 
 // CBLAS enum values (cblas.h): they are part of the C ABI, identical in every implementation.
@@ -16,8 +16,6 @@ const TRANS = 112
 // 1.14 ms on two), so such products run single-threaded.
 const MIN_THREADED_OUTPUTS = 8192
 
-type Sgemm = (order: number, ta: number, tb: number, M: number, N: number, K: number, alpha: number,
-  A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number) => void
 type Sgemv = (order: number, ta: number, M: number, N: number, alpha: number, A: Float32Array, lda: number,
   x: Float32Array, incx: number, beta: number, y: Float32Array, incy: number) => void
 
@@ -36,7 +34,9 @@ export class BlasUnavailableError extends Error {
 interface BlasLibrary {
   readonly file: string
   readonly config: string
-  readonly sgemm: Sgemm
+  readonly sgemm: NativeSgemm
+  /** koffi's resolved path, for worker threads that bind the same library. */
+  readonly koffi: string
   readonly sgemv: Sgemv
   readonly setThreads: ((n: number) => void) | undefined
   readonly unload: () => void
@@ -58,8 +58,10 @@ export class BlasKernels implements Kernels {
   constructor (options: { threads: number }) {
     this.lib = loadBlas()
     this.threads = this.lib.setThreads === undefined ? 1 : Math.max(1, options.threads)
-    // GEMMs use OpenBLAS's own threads; the pool runs the layers' data-parallel tasks.
-    this.pool = new TaskPool(Math.max(1, options.threads))
+    // GEMMs use OpenBLAS's own threads; the pool runs the layers' data-parallel tasks, some of
+    // which call OpenBLAS themselves (one thread per call) from every thread of the pool.
+    this.pool = new TaskPool(Math.max(1, options.threads), { native: { koffi: this.lib.koffi, library: this.lib.file } })
+    setTaskSgemm(this.lib.sgemm)
     const why = this.pool.problem === undefined ? '' : `; worker threads unavailable: ${this.pool.problem}`
     this.description = `blas (${this.lib.config}, ${this.lib.file}, ${this.threads} thread${this.threads === 1 ? '' : 's'}${why})`
     this.useThreads(this.threads)
@@ -101,6 +103,9 @@ export class BlasKernels implements Kernels {
   }
 
   run<T extends TaskName> (task: T, n: number, work: number, ...args: TaskArgs<T>): void {
+    // Tasks that call OpenBLAS do so from each thread of the pool at once: its own threads
+    // would only compete with them.
+    this.useThreads(1)
     this.pool.run(task, n, work, ...args)
   }
 
@@ -134,8 +139,11 @@ let loaded: BlasLibrary | undefined
 export function loadBlas (): BlasLibrary {
   if (loaded !== undefined) return loaded
   let koffi: typeof KoffiModule
+  let koffiPath: string
   try {
-    koffi = createRequire(import.meta.url)('koffi') as typeof KoffiModule
+    const require = createRequire(import.meta.url)
+    koffiPath = require.resolve('koffi')
+    koffi = require(koffiPath) as typeof KoffiModule
   } catch (err) {
     throw new BlasUnavailableError(`koffi (the FFI module) does not load: ${errorText(err)}`, { cause: err })
   }
@@ -160,15 +168,14 @@ export function loadBlas (): BlasLibrary {
       continue
     }
     try {
-      // void* rather than float*: koffi then hands the typed array's memory straight to C.
-      const sgemm = handle.func('void cblas_sgemm(int, int, int, int, int, int, float, void *, int, void *, int, float, void *, int)') as Sgemm
+      const sgemm = handle.func(SGEMM_SIGNATURE) as NativeSgemm
       const sgemv = handle.func('void cblas_sgemv(int, int, int, int, float, void *, int, void *, int, float, void *, int)') as Sgemv
       const setThreads = optionalFunc(handle, 'void openblas_set_num_threads(int)') as ((n: number) => void) | undefined
       const getConfig = optionalFunc(handle, 'const char *openblas_get_config()') as (() => string) | undefined
       const getCore = optionalFunc(handle, 'const char *openblas_get_corename()') as (() => string) | undefined
       const core = getCore === undefined ? '' : `, ${getCore().trim()} kernels`
       const config = getConfig === undefined ? 'CBLAS' : `OpenBLAS ${getConfig().trim()}${core}`
-      loaded = { file, config, sgemm, sgemv, setThreads, unload: () => handle.unload() }
+      loaded = { file, config, sgemm, koffi: koffiPath, sgemv, setThreads, unload: () => handle.unload() }
       return loaded
     } catch (err) {
       failures.push(`${file}: ${errorText(err)}`)

@@ -34,4 +34,15 @@ export function gatherRows (dy: Float32Array, out: Float32Array, b0: number, bc:
   }
 }
 
-export const LAYOUT_FUNCTIONS = [scatterRows, gatherRows] as const
+/**
+ * The calling thread's scratch of at least `n` floats, grown on demand and kept (one per
+ * thread: each worker runs its own copy of this function). Not shared memory: only its own
+ * thread, and native code that thread calls, ever touch it.
+ */
+export function threadScratch (n: number): Float32Array {
+  const self = threadScratch as unknown as { cache?: Float32Array }
+  if (self.cache === undefined || self.cache.length < n) self.cache = new Float32Array(n)
+  return self.cache
+}
+
+export const LAYOUT_FUNCTIONS = [scatterRows, gatherRows, threadScratch] as const

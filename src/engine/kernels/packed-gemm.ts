@@ -189,4 +189,4 @@ export function threadPackBuffers (): [Float64Array, Float64Array] {
 }
 
 /** Every function of this file, for worker source. */
-export const GEMM_FUNCTIONS = [gemmBlock, packB, packA, microKernel, storeRow, threadPackBuffers] as const
+export const GEMM_FUNCTIONS = [gemmBlock, packB, packA, microKernel, storeRow, scaleMatrix, threadPackBuffers] as const

@@ -1,15 +1,19 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
-import { TASKS, WORKER_CONSTANTS, WORKER_FUNCTIONS, WORKER_LOOKUP, type TaskArgs, type TaskName } from './tasks.js'
+import { SGEMM_SIGNATURE, TASKS, WORKER_CONSTANTS, WORKER_FUNCTIONS, WORKER_LOOKUP, type TaskArgs, type TaskName } from './tasks.js'
 
 // Control words shared with each worker (Int32Array over a SharedArrayBuffer).
 const REQUEST = 0
-const DONE = 1
-const STATUS = 2
-const READY = 3
+const READY = 1
 
 // Below this many elements of work a task runs on the calling thread: waking a worker and
 // waiting for it costs tens of microseconds.
 const MIN_PARALLEL_WORK = 1 << 16
+// Chunks per thread. Every thread, the calling one included, claims chunks one at a time until
+// none is left, so the split follows whichever thread has a core: on a loaded machine a woken
+// worker often starts only once the calling thread sleeps (measured), and with a fixed half
+// each the caller then waited for the worker's whole half. Now it waits at most for the chunks
+// a worker has already taken.
+const CHUNKS_PER_THREAD = 8
 const START_TIMEOUT_MS = 10_000
 const TASK_TIMEOUT_MS = 120_000
 
@@ -22,27 +26,55 @@ interface WorkerSlot {
 
 interface TaskMessage {
   task: TaskName
-  start: number
-  end: number
+  /** Items [0, n) in `chunks` chunks, claimed through the pool's claim word. */
+  n: number
+  chunks: number
+  /** This run's number: its low 16 bits tag the claim word, done[c] gets ±stamp. */
+  stamp: number
   args: unknown[]
+}
+
+/** Native code the workers load at start (for tasks that call BLAS): koffi's path and the library. */
+export interface WorkerNative {
+  readonly koffi: string
+  readonly library: string
+}
+
+/** TaskPool construction options. */
+export interface TaskPoolOptions {
+  /** BLAS for the workers to bind as impl.sgemm (see tasks.ts). */
+  readonly native?: WorkerNative | undefined
+  /** The calling thread only waits and every chunk of a parallel task runs in a worker (tests). */
+  readonly workersOnly?: boolean | undefined
 }
 
 /**
  * Runs the TASKS data-parallel over the calling thread plus `threads − 1` worker threads that
- * share memory with it (arrays backed by SharedArrayBuffer). The caller blocks until every part
- * is done (Atomics.wait), so to the layers a task is an ordinary synchronous call. Tasks whose
+ * share memory with it (arrays backed by SharedArrayBuffer). The items are cut into chunks that
+ * the threads claim one at a time (compare-and-swap on a shared word tagged with the run, so a
+ * worker that wakes after a run is over claims nothing). The caller blocks until every chunk is
+ * done (Atomics.wait), so to the layers a task is an ordinary synchronous call. Tasks whose
  * arrays are not shared, or that are too small to pay for a wake-up, run on the calling thread.
  * If workers cannot start or a task fails in one, the pool falls back to the calling thread for
- * good and says why in `problem`; results are never lost, as the failed part is rerun inline.
+ * good and says why in `problem`; results are never lost, as the chunks a worker did not finish
+ * are rerun inline.
  */
 export class TaskPool {
   readonly threads: number
   problem: string | undefined
   private slots: WorkerSlot[] = []
+  /** (run tag << 16) | next unclaimed chunk; shared with the workers. */
+  private readonly claim = new Int32Array(new SharedArrayBuffer(4))
+  /** done[c] = stamp when this run finished chunk c, −stamp when it failed in a worker. */
+  private readonly done: Int32Array
+  private stamp = 0
+  private readonly workersOnly: boolean
 
-  constructor (threads: number) {
+  constructor (threads: number, options: TaskPoolOptions = {}) {
     this.threads = Math.max(1, Math.floor(threads))
-    if (this.threads > 1) this.start(this.threads - 1)
+    this.workersOnly = options.workersOnly ?? false
+    this.done = new Int32Array(new SharedArrayBuffer(4 * this.threads * CHUNKS_PER_THREAD))
+    if (this.threads > 1) this.start(this.threads - 1, options.native)
   }
 
   /** Whether tasks actually spread over more than one thread. */
@@ -51,8 +83,8 @@ export class TaskPool {
   }
 
   /**
-   * Runs `task` over [0, n), split evenly over the threads when `work` (a rough element count)
-   * is large enough. Throws what the task throws.
+   * Runs `task` over [0, n), split over the threads when `work` (a rough element count) is large
+   * enough. Throws what the task throws on the calling thread.
    */
   run<T extends TaskName> (task: T, n: number, work: number, ...args: TaskArgs<T>): void {
     const fn = TASKS[task] as (start: number, end: number, ...rest: unknown[]) => void
@@ -63,37 +95,60 @@ export class TaskPool {
       fn(0, n, ...args)
       return
     }
-    const bounds = (k: number): number => Math.floor((k * n) / parts)
-    const posted: Array<[WorkerSlot, number, number]> = []
-    for (let k = 1; k < parts; k++) {
-      const slot = this.slots[k - 1] as WorkerSlot
-      const message: TaskMessage = { task, start: bounds(k), end: bounds(k + 1), args }
+    const chunks = Math.min(n, parts * CHUNKS_PER_THREAD)
+    const bound = (c: number): number => Math.floor((c * n) / chunks)
+    // Stamps are never 0 (a chunk no run has touched) and never negative (a failure).
+    this.stamp = this.stamp >= 0x7fffffff ? 1 : this.stamp + 1
+    const stamp = this.stamp
+    const tag = stamp & 0xffff
+    Atomics.store(this.claim, 0, tag << 16)
+    const message: TaskMessage = { task, n, chunks, stamp, args }
+    for (const slot of this.slots.slice(0, parts - 1)) {
       slot.port.postMessage(message)
       slot.generation++
       Atomics.store(slot.ctrl, REQUEST, slot.generation)
       Atomics.notify(slot.ctrl, REQUEST)
-      posted.push([slot, bounds(k), bounds(k + 1)])
     }
     let failure: unknown
-    try {
-      fn(0, bounds(1), ...args)
-    } catch (err) {
-      failure = err
-    }
-    // Wait for every worker even after a local failure: they write into the same arrays.
-    const rerun: Array<[number, number]> = []
-    const problems: string[] = []
-    for (const [slot, s, e] of posted) {
-      const problem = this.await(slot)
-      if (problem !== undefined) {
-        problems.push(problem)
-        rerun.push([s, e])
+    if (!this.workersOnly) {
+      let c = -1
+      try {
+        for (c = claimChunk(this.claim, tag, chunks); c >= 0; c = claimChunk(this.claim, tag, chunks)) {
+          fn(bound(c), bound(c + 1), ...args)
+          Atomics.store(this.done, c, stamp)
+        }
+      } catch (err) {
+        failure = err
+        if (c >= 0) Atomics.store(this.done, c, -stamp)
       }
     }
+    // No chunk is taken from here on; wait for those that were (even after a local failure:
+    // the workers write into the same arrays).
+    const claimed = closeClaims(this.claim, tag, chunks)
+    const rerun: number[] = []
+    let timedOut = false
+    for (let c = 0; c < claimed; c++) {
+      for (;;) {
+        const v = Atomics.load(this.done, c)
+        if (v === stamp) break
+        if (v === -stamp) {
+          rerun.push(c)
+          break
+        }
+        if (Atomics.wait(this.done, c, v, TASK_TIMEOUT_MS) === 'timed-out') {
+          timedOut = true
+          rerun.push(c)
+          break
+        }
+      }
+    }
+    const problems = this.drainProblems()
     // The same failure on this thread is the caller's (bad arguments), not the workers'.
     if (failure !== undefined) throw failure
-    if (problems.length > 0) this.disable(`a ${task} task failed in a worker thread: ${problems[0]}`)
-    for (const [s, e] of rerun) fn(s, e, ...args)
+    if (timedOut) problems.unshift(`no answer within ${TASK_TIMEOUT_MS} ms`)
+    if (rerun.length > 0 || problems.length > 0) this.disable(`a ${task} task failed in a worker thread: ${problems[0] ?? 'unknown error'}`)
+    for (let c = claimed; c < chunks; c++) rerun.push(c)
+    for (const c of rerun) fn(bound(c), bound(c + 1), ...args)
   }
 
   /** Stops the workers; later tasks run on the calling thread. Idempotent. */
@@ -105,13 +160,14 @@ export class TaskPool {
     this.slots = []
   }
 
-  private start (count: number): void {
+  private start (count: number, native: WorkerNative | undefined): void {
     const source = workerSource()
     try {
       for (let i = 0; i < count; i++) {
-        const ctrl = new Int32Array(new SharedArrayBuffer(4 * 4))
+        const ctrl = new Int32Array(new SharedArrayBuffer(4 * 2))
         const { port1, port2 } = new MessageChannel()
-        const worker = new Worker(source, { eval: true, workerData: { ctrl, port: port2 }, transferList: [port2] })
+        const workerData = { ctrl, port: port2, claim: this.claim, done: this.done, native }
+        const worker = new Worker(source, { eval: true, workerData, transferList: [port2] })
         // A forgotten close() must not keep the process alive.
         worker.unref()
         port1.unref()
@@ -126,21 +182,43 @@ export class TaskPool {
     }
   }
 
-  /** Blocks until the slot's current task is done; returns the worker's error text, if any. */
-  private await (slot: WorkerSlot): string | undefined {
-    for (;;) {
-      const done = Atomics.load(slot.ctrl, DONE)
-      if (done === slot.generation) break
-      if (Atomics.wait(slot.ctrl, DONE, done, TASK_TIMEOUT_MS) === 'timed-out') return `no answer within ${TASK_TIMEOUT_MS} ms`
+  /** The error texts workers have posted (one per failed chunk), oldest first. */
+  private drainProblems (): string[] {
+    const problems: string[] = []
+    for (const slot of this.slots) {
+      for (let m = receiveMessageOnPort(slot.port); m !== undefined; m = receiveMessageOnPort(slot.port)) {
+        problems.push(typeof m.message === 'string' ? m.message : 'unknown error')
+      }
     }
-    if (Atomics.load(slot.ctrl, STATUS) === 0) return undefined
-    const reply = receiveMessageOnPort(slot.port)
-    return typeof reply?.message === 'string' ? reply.message : 'unknown error'
+    return problems
   }
 
   private disable (reason: string): void {
     this.problem ??= reason
     this.close()
+  }
+}
+
+/**
+ * Takes the next chunk of the run tagged `tag`, or −1 when none is left or the run is over.
+ * Refers to nothing outside itself: the worker program runs its source text.
+ */
+export function claimChunk (claim: Int32Array, tag: number, chunks: number): number {
+  for (;;) {
+    const v = Atomics.load(claim, 0)
+    const c = v & 0xffff
+    if (v >>> 16 !== tag || c >= chunks) return -1
+    if (Atomics.compareExchange(claim, 0, v, v + 1) === v) return c
+  }
+}
+
+/** Ends claiming for the run tagged `tag`; returns how many chunks were taken. */
+function closeClaims (claim: Int32Array, tag: number, chunks: number): number {
+  for (;;) {
+    const v = Atomics.load(claim, 0)
+    const c = v & 0xffff
+    if (c >= chunks) return chunks
+    if (Atomics.compareExchange(claim, 0, v, (tag << 16) | chunks) === v) return c
   }
 }
 
@@ -155,13 +233,16 @@ let cachedSource: string | undefined
 
 /**
  * The worker program: the task functions' own source text plus a loop that waits on the
- * control words, takes the task message from its port and runs it. `__name` is defined because
- * some TypeScript transpilers (esbuild with keepNames) wrap nested functions in it.
+ * control words, then, for every task message on its port, claims and runs chunks until none
+ * is left (a message whose run is over finds none). `__name` is defined because some
+ * TypeScript transpilers (esbuild with keepNames) wrap nested functions in it. With `native`
+ * in workerData it binds cblas_sgemm as impl.sgemm; if that fails, tasks that need it fail,
+ * and the pool reruns their chunks on the calling thread.
  */
 function workerSource (): string {
   if (cachedSource !== undefined) return cachedSource
   const constants = Object.entries(WORKER_CONSTANTS).map(([k, v]) => `const ${k} = ${v};`)
-  const functions = WORKER_FUNCTIONS.map((f) => f.toString())
+  const functions = [...WORKER_FUNCTIONS, claimChunk].map((f) => f.toString())
   const tasks = Object.entries(TASKS).map(([k, f]) => `  ${JSON.stringify(k)}: ${f.toString()},`)
   cachedSource = `'use strict';
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
@@ -172,25 +253,38 @@ const impl = { ${Object.entries(WORKER_LOOKUP).map(([k, f]) => `${k}: ${f}`).joi
 const TASKS = {
 ${tasks.join('\n')}
 };
-const { ctrl, port } = workerData;
+const { ctrl, port, claim, done, native } = workerData;
+if (native) {
+  try {
+    const lib = require(native.koffi).load(native.library);
+    impl.sgemm = lib.func(${JSON.stringify(SGEMM_SIGNATURE)});
+  } catch (err) {
+    impl.sgemm = () => { throw new Error('BLAS did not load in this worker: ' + String(err && err.message || err)); };
+  }
+}
 Atomics.store(ctrl, ${READY}, 1);
 Atomics.notify(ctrl, ${READY});
 let generation = 0;
 for (;;) {
   Atomics.wait(ctrl, ${REQUEST}, generation);
   generation = Atomics.load(ctrl, ${REQUEST});
-  const received = receiveMessageOnPort(port);
-  try {
-    if (received === undefined) throw new Error('task message missing');
+  for (let received = receiveMessageOnPort(port); received !== undefined; received = receiveMessageOnPort(port)) {
     const m = received.message;
-    TASKS[m.task](m.start, m.end, ...m.args);
-    Atomics.store(ctrl, ${STATUS}, 0);
-  } catch (err) {
-    Atomics.store(ctrl, ${STATUS}, 1);
-    port.postMessage(String(err && err.stack || err));
+    const fn = TASKS[m.task];
+    const tag = m.stamp & 0xffff;
+    for (let c = claimChunk(claim, tag, m.chunks); c >= 0; c = claimChunk(claim, tag, m.chunks)) {
+      try {
+        fn(Math.floor(c * m.n / m.chunks), Math.floor((c + 1) * m.n / m.chunks), ...m.args);
+        Atomics.store(done, c, m.stamp);
+      } catch (err) {
+        port.postMessage(String(err && err.stack || err));
+        Atomics.store(done, c, -m.stamp);
+        Atomics.notify(done, c);
+        break;
+      }
+      Atomics.notify(done, c);
+    }
   }
-  Atomics.store(ctrl, ${DONE}, generation);
-  Atomics.notify(ctrl, ${DONE});
 }
 `
   return cachedSource

@@ -1,25 +1,42 @@
-import { col2im, col2imDense, im2col, im2colDense, type ConvGeometry } from './im2col.js'
-import { gatherRows, LAYOUT_FUNCTIONS, scatterRows } from './layout-kernels.js'
-import { GEMM_CONSTANTS, GEMM_FUNCTIONS, gemmBlock, PACK_A_SIZE, PACK_B_SIZE, threadPackBuffers } from './packed-gemm.js'
+import { col2im, col2imDense, im2col, im2colDense, unfoldRows, unfoldRowsDense, type ConvGeometry } from './im2col.js'
+import { gatherRows, LAYOUT_FUNCTIONS, scatterRows, threadScratch } from './layout-kernels.js'
+import { GEMM_CONSTANTS, GEMM_FUNCTIONS, gemmBlock, PACK_A_SIZE, PACK_B_SIZE, scaleMatrix, threadPackBuffers } from './packed-gemm.js'
 import { avePoolBackward, avePoolForward, maxPoolBackward, maxPoolForward, POOL_CONSTANTS, POOL_FUNCTIONS, type PoolGeometry } from './pool-kernels.js'
 
-/**
- * The functions the tasks call, reached through this object rather than as imports: test
- * runners (vite) rewrite imported names inside function bodies, which would break their
- * source text in a worker. The worker program defines the same object over the same functions.
- */
-const impl = {
+/** cblas_sgemm as bound through koffi: typed arrays are passed as pointers to their first element. */
+export type NativeSgemm = (order: number, ta: number, tb: number, M: number, N: number, K: number, alpha: number,
+  A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number) => void
+/** koffi's declaration of cblas_sgemm (void* rather than float*: koffi then hands over the array's memory). */
+export const SGEMM_SIGNATURE = 'void cblas_sgemm(int, int, int, int, int, int, float, void *, int, void *, int, float, void *, int)'
+
+const TASK_FUNCTIONS = {
   im2col,
   col2im,
+  unfoldRows,
   scatterRows,
   gatherRows,
+  threadScratch,
   gemmBlock,
+  scaleMatrix,
   threadPackBuffers,
   maxPoolForward,
   maxPoolBackward,
   avePoolForward,
   avePoolBackward
 } as const
+
+/**
+ * The functions the tasks call, reached through this object rather than as imports: test
+ * runners (vite) rewrite imported names inside function bodies, which would break their
+ * source text in a worker. The worker program defines the same object over the same functions,
+ * and `sgemm` when its pool runs BLAS tasks; on this thread, setTaskSgemm() provides it.
+ */
+const impl: typeof TASK_FUNCTIONS & { sgemm: NativeSgemm | undefined } = { ...TASK_FUNCTIONS, sgemm: undefined }
+
+/** The native cblas_sgemm for tasks run on this thread with `native` set (BlasKernels sets it on load). */
+export function setTaskSgemm (sgemm: NativeSgemm): void {
+  impl.sgemm = sgemm
+}
 
 /**
  * The data-parallel tasks the kernels can split over threads. Each takes a range [start, end)
@@ -37,6 +54,50 @@ export const TASKS = {
   },
   col2im: (i0: number, i1: number, g: ConvGeometry, col: Float32Array, N: number, ld: number, dx: Float32Array, inDim: number, b0: number): void => {
     for (let i = i0; i < i1; i++) impl.col2im(g, col, i * N, ld, dx, (b0 + i) * inDim)
+  },
+  /**
+   * Convolution forward by row unfolding (see unfoldRows) of images [i0, i1): each image is
+   * unfolded into this thread's scratch, then one GEMM per group and kernel row writes or adds
+   * into its M×outH×outW top, through native BLAS (`native`, one thread per call) or the
+   * portable GEMM. `wr` holds the weights as kH blocks of M rows of lda = Kr (+1) floats,
+   * Kr = channels/group·kW. With `onesRow` (group 1 with a bias), column Kr of block 0 is the
+   * bias and meets a row of ones after the unfolded rows; otherwise a given `bias` is written
+   * first and the products add to it.
+   */
+  convRows: (i0: number, i1: number, native: boolean, g: ConvGeometry, x: Float32Array, inDim: number, y: Float32Array,
+    M: number, group: number, wr: Float32Array, bias: Float32Array | undefined, onesRow: boolean): void => {
+    const kernelRows = g.channels * g.kernelW
+    const ld = (g.height + 2 * g.padH) * g.outW
+    const N = g.outH * g.outW
+    const Kr = kernelRows / group
+    const Mg = M / group
+    const lda = onesRow ? Kr + 1 : Kr
+    const rows = impl.threadScratch((kernelRows + 1) * ld)
+    if (onesRow) rows.fill(1, kernelRows * ld, kernelRows * ld + N)
+    const sgemm = impl.sgemm
+    if (native && sgemm === undefined) throw new Error('convRows: no native BLAS on this thread')
+    const [pa, pb] = impl.threadPackBuffers()
+    for (let b = i0; b < i1; b++) {
+      impl.unfoldRows(g, x, b * inDim, rows, 0, ld)
+      const yOff = b * M * N
+      if (bias !== undefined && !onesRow) for (let m = 0; m < M; m++) y.fill(bias[m]!, yOff + m * N, yOff + (m + 1) * N)
+      for (let gi = 0; gi < group; gi++) {
+        for (let kh = 0; kh < g.kernelH; kh++) {
+          // Block 0 takes the bias column (K + 1) or overwrites C; the others add to C.
+          const K = onesRow && kh === 0 ? Kr + 1 : Kr
+          const beta = kh === 0 && (onesRow || bias === undefined) ? 0 : 1
+          const aOff = (kh * M + gi * Mg) * lda
+          const bOff = gi * Kr * ld + kh * g.dilationH * g.outW
+          const cOff = yOff + gi * Mg * N
+          if (sgemm !== undefined && native) {
+            sgemm(101, 111, 111, Mg, N, K, 1, wr.subarray(aOff), lda, rows.subarray(bOff), ld, beta, y.subarray(cOff), N)
+          } else {
+            impl.scaleMatrix(y, cOff, Mg, N, N, beta)
+            impl.gemmBlock(false, false, K, 1, wr, aOff, lda, rows, bOff, ld, y, cOff, N, 0, Mg, 0, N, pa, pb)
+          }
+        }
+      }
+    }
   },
   scatter: (m0: number, m1: number, out: Float32Array, y: Float32Array, b0: number, bc: number, M: number, N: number, bias: Float32Array | undefined): void => {
     impl.scatterRows(out, y, b0, bc, M, N, bias, m0, m1)
@@ -76,8 +137,8 @@ export type TaskArgs<T extends TaskName> = Rest<(typeof TASKS)[T]>
 
 /** Everything the tasks call, as source for workers. */
 export const WORKER_FUNCTIONS: ReadonlyArray<(...args: never[]) => unknown> = [
-  im2col, col2im, im2colDense, col2imDense, ...LAYOUT_FUNCTIONS, ...GEMM_FUNCTIONS, ...POOL_FUNCTIONS
+  im2col, col2im, im2colDense, col2imDense, unfoldRows, unfoldRowsDense, ...LAYOUT_FUNCTIONS, ...GEMM_FUNCTIONS, ...POOL_FUNCTIONS
 ]
-/** `impl` as the worker program spells it: key → function name. */
-export const WORKER_LOOKUP: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(impl).map(([k, f]) => [k, f.name]))
+/** `impl` as the worker program spells it: key → function name (sgemm is bound separately). */
+export const WORKER_LOOKUP: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(TASK_FUNCTIONS).map(([k, f]) => [k, f.name]))
 export const WORKER_CONSTANTS: Readonly<Record<string, number>> = { ...GEMM_CONSTANTS, ...POOL_CONSTANTS, PACK_A_SIZE, PACK_B_SIZE }

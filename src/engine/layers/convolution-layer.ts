@@ -1,5 +1,5 @@
 import { allocFloats, Blob } from '../blob.js'
-import { convOutputSize, unfoldRows, type ConvGeometry } from '../kernels/im2col.js'
+import { convOutputSize, type ConvGeometry } from '../kernels/im2col.js'
 import type { LayerContext } from '../layer.js'
 import type { ConvolutionParameter, LayerParameter } from '../proto/caffe.js'
 import { at, BaseLayer } from './base-layer.js'
@@ -45,9 +45,6 @@ export class ConvolutionLayer extends BaseLayer {
   private outSize = 0
   /** Forward by row unfolding (per image) rather than by im2col of the batch. */
   private byRows = false
-  /** One image's row unfolding: (channels·kW) rows of rowsLd floats. */
-  private rows: Float32Array = allocFloats(0)
-  private rowsLd = 0
   /** The weights as kH blocks of num_output × (channels/group·kW): one GEMM operand per kernel row. */
   private rowWeights: Float32Array = allocFloats(0)
   private onesVector: Float32Array = allocFloats(0)
@@ -151,13 +148,7 @@ export class ConvolutionLayer extends BaseLayer {
     // backward needs the whole batch's im2col anyway, so training keeps the batched method.
     this.byRows = this.strideH === 1 && !this.is1x1() &&
       (method === 'rows' || (method === 'auto' && this.ctx.phase === 'TEST' && this.ctx.kernels.smallProductsFast))
-    if (this.byRows) {
-      this.rowsLd = (height + 2 * this.padH) * outW
-      this.rows = grow(this.rows, this.channels * this.kernelW * this.rowsLd)
-      this.rowWeights = grow(this.rowWeights, this.numOutput * kRows / this.group)
-    } else {
-      this.batchBuffers()
-    }
+    if (!this.byRows) this.batchBuffers()
     this.colHoldsBatch = false
   }
 
@@ -222,51 +213,45 @@ export class ConvolutionLayer extends BaseLayer {
     this.colHoldsBatch = !one && this.chunk >= batch
   }
 
-  /** The row-unfolding forward: per image, unfold, then one GEMM per kernel row and group. */
+  /** The row-unfolding forward: per image, unfold, then one GEMM per kernel row and group (see tasks.ts convRows). */
   private forwardByRows (bottom: Blob[], top: Blob[]): void {
     const g = this.geometry()
     const xb = at(bottom, 0)
-    const x = xb.data
-    const y = at(top, 0).data
     const k = this.ctx.kernels
     const M = this.numOutput
-    const Mg = M / this.group
-    const N = g.outH * g.outW
-    const Kr = (this.channels / this.group) * g.kernelW
-    const inDim = this.channels * g.height * g.width
-    const ld = this.rowsLd
-    const wr = this.rowWeights
-    this.rearrangeWeights()
     const bias = this.biasTerm ? at(this.blobs, 1).data : undefined
-    for (let b = 0, batch = xb.dim(0); b < batch; b++) {
-      unfoldRows(g, x, b * inDim, this.rows, 0, ld)
-      const yOff = b * M * N
-      if (bias !== undefined) for (let m = 0; m < M; m++) y.fill(bias[m]!, yOff + m * N, yOff + (m + 1) * N)
-      for (let gi = 0; gi < this.group; gi++) {
-        for (let kh = 0; kh < g.kernelH; kh++) {
-          const beta = bias === undefined && kh === 0 ? 0 : 1
-          k.gemm(false, false, Mg, N, Kr, 1, wr, (kh * M + gi * Mg) * Kr, this.rows, gi * Kr * ld + kh * g.dilationH * g.outW,
-            beta, y, yOff + gi * Mg * N, Kr, ld, N)
-        }
-      }
-    }
+    // With one group the bias rides in the first GEMM (a ones row meets a bias column) instead
+    // of a pass that writes it into the top first (measured 0.33 ms of LeNet's 4.8 ms forward).
+    const onesRow = bias !== undefined && this.group === 1
+    this.rearrangeWeights(onesRow ? bias : undefined)
+    const batch = xb.dim(0)
+    const work = batch * M * g.outH * g.outW * (this.channels / this.group) * g.kernelH * g.kernelW
+    k.run('convRows', batch, work, k.name === 'blas', g, xb.data, this.channels * g.height * g.width, at(top, 0).data,
+      M, this.group, this.rowWeights, bias, onesRow)
     this.colHoldsBatch = false
   }
 
-  /** rowWeights[kh][m][c·kW + kw] = w[m][c][kh][kw] (c within m's group). */
-  private rearrangeWeights (): void {
+  /**
+   * rowWeights: kH blocks of num_output rows of lda floats, row m of block kh holding
+   * w[m][c][kh][kw] at c·kW + kw (c within m's group), and with `bias` (lda one longer) the
+   * bias in the last column of block 0 and zeros in the others'.
+   */
+  private rearrangeWeights (bias: Float32Array | undefined): void {
     const w = at(this.blobs, 0).data
-    const wr = this.rowWeights
     const { kernelH, kernelW, numOutput } = this
     const cg = this.channels / this.group
     const Kr = cg * kernelW
+    const lda = bias === undefined ? Kr : Kr + 1
+    this.rowWeights = grow(this.rowWeights, kernelH * numOutput * lda)
+    const wr = this.rowWeights
     for (let m = 0, s = 0; m < numOutput; m++) {
       for (let c = 0; c < cg; c++) {
         for (let kh = 0; kh < kernelH; kh++) {
-          const d = (kh * numOutput + m) * Kr + c * kernelW
+          const d = (kh * numOutput + m) * lda + c * kernelW
           for (let kw = 0; kw < kernelW; kw++) wr[d + kw] = w[s++]!
         }
       }
+      if (bias !== undefined) for (let kh = 0; kh < kernelH; kh++) wr[(kh * numOutput + m) * lda + Kr] = kh === 0 ? bias[m]! : 0
     }
   }
 

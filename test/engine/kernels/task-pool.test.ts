@@ -2,15 +2,22 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { allocFloats } from '../../../src/engine/blob.js'
 import { convOutputSize, type ConvGeometry } from '../../../src/engine/kernels/im2col.js'
 import type { PoolGeometry } from '../../../src/engine/kernels/pool-kernels.js'
-import { TaskPool } from '../../../src/engine/kernels/task-pool.js'
-import { TASKS, type TaskArgs, type TaskName } from '../../../src/engine/kernels/tasks.js'
+import { loadBlas } from '../../../src/engine/kernels/blas-kernels.js'
+import { claimChunk, TaskPool } from '../../../src/engine/kernels/task-pool.js'
+import { setTaskSgemm, TASKS, type TaskArgs, type TaskName } from '../../../src/engine/kernels/tasks.js'
 import { Rng } from '../../../src/engine/random.js'
+import { withBlas } from '../../helpers/kernel-paths.js'
 
 // Every task must run from its source text in a worker thread (see tasks.ts): each is run
 // split over a real worker and compared with the same task run whole on this thread.
 
 const pool = new TaskPool(2)
-afterAll(() => pool.close())
+// Every chunk of a parallel task in the worker: compare() then proves each task's source runs there.
+const workerPool = new TaskPool(2, { workersOnly: true })
+afterAll(() => {
+  pool.close()
+  workerPool.close()
+})
 const rng = new Rng(8)
 const HUGE = 1e12
 
@@ -35,6 +42,20 @@ const conv: ConvGeometry = {
   outH: convOutputSize(9, 3, 1, 2, 1),
   outW: convOutputSize(8, 2, 0, 1, 2)
 }
+const rowsConv: ConvGeometry = {
+  ...conv,
+  height: 7,
+  width: 6,
+  kernelH: 3,
+  kernelW: 2,
+  padH: 1,
+  padW: 1,
+  strideH: 1,
+  strideW: 2,
+  dilationW: 1,
+  outH: convOutputSize(7, 3, 1, 1, 1),
+  outW: convOutputSize(6, 2, 1, 2, 1)
+}
 const pooling: PoolGeometry = { inH: 7, inW: 6, outH: 4, outW: 3, kernelH: 3, kernelW: 3, padH: 1, padW: 1, strideH: 2, strideW: 2 }
 const pool22: PoolGeometry = { inH: 8, inW: 8, outH: 4, outW: 4, kernelH: 2, kernelW: 2, padH: 0, padW: 0, strideH: 2, strideW: 2 }
 
@@ -43,9 +64,9 @@ function compare<T extends TaskName> (task: T, n: number, args: TaskArgs<T>, out
   const copies = args.map((a) => (a instanceof Float32Array ? Float32Array.from(a) : a instanceof Int32Array ? Int32Array.from(a) : a)) as TaskArgs<T>
   const fn = TASKS[task] as (s: number, e: number, ...rest: unknown[]) => void
   fn(0, n, ...copies)
-  pool.run(task, n, HUGE, ...args)
+  workerPool.run(task, n, HUGE, ...args)
   // A failure in the worker would be hidden by the inline rerun; the pool records it.
-  expect(pool.problem, task).toBeUndefined()
+  expect(workerPool.problem, task).toBeUndefined()
   for (const i of outputs) expect(Array.from(args[i] as ArrayLike<number>), `${task} output ${i}`).toEqual(Array.from(copies[i] as ArrayLike<number>))
 }
 
@@ -80,6 +101,23 @@ describe('TaskPool', () => {
       const blocks = Math.ceil((byRows ? M : N) / 4)
       compare('gemm', blocks, [byRows, true, false, M, N, K, 0.5, shared(M * K), 0, shared(K * N), 0, shared(M * N), 0], [11])
     }
+    for (const [group, onesRow] of [[1, true], [2, false]] as const) {
+      const [images, M] = [5, 4]
+      const inDim = rowsConv.channels * rowsConv.height * rowsConv.width
+      const Kr = rowsConv.channels / group * rowsConv.kernelW
+      compare('convRows', images, [false, rowsConv, shared(images * inDim), inDim, shared(images * M * rowsConv.outH * rowsConv.outW),
+        M, group, shared(rowsConv.kernelH * M * (Kr + 1)), shared(M), onesRow], [5])
+    }
+  })
+
+  it('claims chunks of the current run only, and no more once claims are closed', () => {
+    const claim = new Int32Array(new SharedArrayBuffer(4))
+    Atomics.store(claim, 0, 7 << 16)
+    expect([claimChunk(claim, 7, 3), claimChunk(claim, 7, 3), claimChunk(claim, 6, 3), claimChunk(claim, 7, 3), claimChunk(claim, 7, 3)]).toEqual([0, 1, -1, 2, -1])
+    // Tags with the top bit set make the word negative.
+    Atomics.store(claim, 0, 0xfffe << 16)
+    expect(claimChunk(claim, 0xfffe, 2)).toBe(0)
+    expect(claimChunk(claim, 0xfffe & 0x7fff, 2)).toBe(-1)
   })
 
   it('keeps small tasks and unshared arrays on the calling thread, and works after close', () => {
@@ -102,5 +140,35 @@ describe('TaskPool', () => {
     expect(pool.problem).toBeUndefined()
     expect(pool.parallel).toBe(true)
     compare('gather', 6, [shared(4 * 6 * 10), shared(6 * 3 * 10), 1, 3, 6, 10], [1])
+  })
+
+  it.runIf(withBlas)('runs BLAS tasks in workers that bind OpenBLAS; a worker without it fails and its chunks are rerun inline', () => {
+    const lib = loadBlas()
+    setTaskSgemm(lib.sgemm)
+    const [images, M] = [9, 6]
+    const inDim = rowsConv.channels * rowsConv.height * rowsConv.width
+    const out = rowsConv.outH * rowsConv.outW
+    const args = (): TaskArgs<'convRows'> => [true, rowsConv, shared(images * inDim), inDim, shared(images * M * out), M, 1,
+      shared(rowsConv.kernelH * M * (rowsConv.channels * rowsConv.kernelW + 1)), shared(M), true]
+    const native = new TaskPool(2, { workersOnly: true, native: { koffi: lib.koffi, library: lib.file } })
+    const plain = new TaskPool(2, { workersOnly: true })
+    try {
+      for (const p of [native, plain]) {
+        const a = args()
+        const copy = Float32Array.from(a[4])
+        TASKS.convRows(0, images, ...a.map((v) => (v === a[4] ? copy : v)) as TaskArgs<'convRows'>)
+        const before = Float32Array.from(a[4])
+        p.run('convRows', images, HUGE, ...a)
+        expect(Array.from(a[4])).toEqual(Array.from(copy))
+        expect(Array.from(a[4])).not.toEqual(Array.from(before))
+      }
+      expect(native.problem).toBeUndefined()
+      expect(native.parallel).toBe(true)
+      expect(plain.problem).toMatch(/convRows task failed in a worker thread: .*no native BLAS/)
+      expect(plain.parallel).toBe(false)
+    } finally {
+      native.close()
+      plain.close()
+    }
   })
 })
