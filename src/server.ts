@@ -1,18 +1,16 @@
 import { pathToFileURL } from 'node:url'
-import { buildApp } from './app.js'
 import { ConfigError, helpText, loadServerConfig, serverFlags } from './config.js'
-import { createDeps } from './deps.js'
 import { createLogger } from './lib/logger.js'
-import { runPublishMetrics } from './commands/publish-metrics.js'
-import { runStatus } from './commands/status.js'
-import { startMetricsServer } from './metrics/metrics-server.js'
 import type { MetricsServer } from './metrics/metrics-server.js'
 
-/** Subcommands: `elastic-thought <name> [flags]`; each resolves with its exit code. */
+/**
+ * Subcommands: `elastic-thought <name> [flags]`; each resolves with its exit code. Each loads
+ * only its own modules: `status` starts in a fraction of the server's load time.
+ */
 const commands: Record<string, (argv: string[], env: NodeJS.ProcessEnv) => Promise<number>> = {
   serve,
-  status: runStatus,
-  'publish-metrics': runPublishMetrics
+  status: async (argv, env) => await (await import('./commands/status.js')).runStatus(argv, env),
+  'publish-metrics': async (argv, env) => await (await import('./commands/publish-metrics.js')).runPublishMetrics(argv, env)
 }
 
 const SUMMARY = `The ElasticThought API server: deep-learning training as a service over Caffe.
@@ -55,6 +53,7 @@ async function serve (argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
   const config = parsed.config
   const logger = createLogger(config.logLevel)
+  const [{ buildApp }, { createDeps }, { startMetricsServer }] = await Promise.all([import('./app.js'), import('./deps.js'), import('./metrics/metrics-server.js')])
   const deps = await createDeps(config, logger)
   const app = await buildApp(deps.services, { registration: config.registration, maxUploadBytes: config.maxUploadBytes, logger, ...(deps.metrics === null ? {} : { metrics: deps.metrics }) })
   let metricsServer: MetricsServer | undefined

@@ -175,6 +175,8 @@ function fit (text: string, width: number): string {
 
 function formatNumber (value: number | null): string {
   if (value === null) return '-'
+  // Training losses fall to 1e-5 and below; four decimals would show them all as 0.0000.
+  if (value !== 0 && Math.abs(value) < 0.001) return value.toExponential(1)
   return Math.abs(value) >= 1000 ? value.toExponential(2) : value.toFixed(4)
 }
 
