@@ -85,7 +85,9 @@ export function loadWorkerConfig (argv: string[], env: NodeJS.ProcessEnv, tmp: s
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const flag = String(issue?.path[0] ?? '')
-    const message = issue?.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue?.message ?? 'invalid value'
+    // zod leaves `input` out of its issues, so whether the flag was given is read from `raw`:
+    // `--concurrency abc` is a bad number, not a missing flag.
+    const message = issue?.code === 'invalid_type' && raw[flag] === undefined ? 'is required' : issue?.message ?? 'invalid value'
     throw new ConfigError(`invalid --${flag}: ${message}`)
   }
   const v = parsed.data
