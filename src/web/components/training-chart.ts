@@ -1,5 +1,5 @@
 import UPlot from 'uplot'
-import { h, replaceChildren } from '../lib/dom.js'
+import { h, replaceChildren, uid } from '../lib/dom.js'
 import { metric, obj } from '../lib/format.js'
 
 interface Point {
@@ -10,6 +10,15 @@ interface Point {
 }
 
 const COLORS = ['#15803d', '#b45309', '#be185d', '#0e7490']
+
+function powersOf10 (_u: UPlot, splits: number[]): Array<number | null> {
+  return splits.map((v) => Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9 ? v : null)
+}
+
+/** Test outputs that are fractions in [0, 1], drawn against their own right-hand axis. */
+function isUnitMetric (key: string): boolean {
+  return /accuracy|acc$|precision|recall/i.test(key)
+}
 
 /** The chartable points of a training job's `progress.series`, oldest first. */
 export function pointsOf (progress: unknown): Point[] {
@@ -41,10 +50,19 @@ export class TrainingChart {
   private loss: UPlot | null = null
   private lr: UPlot | null = null
   private testKeys: string[] = []
+  private progress: unknown = null
+  private readonly logScale = h('input', { type: 'checkbox', id: uid('log-scale') })
   private readonly resize: ResizeObserver
 
   constructor () {
-    this.el = h('figure', { class: 'training-chart', 'data-points': '0' }, this.empty, this.lossHost, this.lrHost, this.caption)
+    this.el = h('figure', { class: 'training-chart', 'data-points': '0' },
+      h('div', { class: 'field checkbox chart-options' }, this.logScale, h('label', { for: this.logScale.id }, 'Logarithmic loss axis')),
+      this.empty, this.lossHost, this.lrHost, this.caption)
+    this.logScale.addEventListener('change', () => {
+      this.loss?.destroy()
+      this.loss = null
+      this.update(this.progress)
+    })
     this.resize = new ResizeObserver(() => {
       const width = this.width()
       this.loss?.setSize({ width, height: 280 })
@@ -54,6 +72,7 @@ export class TrainingChart {
   }
 
   update (progress: unknown): void {
+    this.progress = progress
     const points = pointsOf(progress)
     this.el.dataset.points = String(points.length)
     this.empty.hidden = points.length > 0
@@ -61,12 +80,17 @@ export class TrainingChart {
     const keys = [...new Set(points.flatMap((p) => Object.keys(p.test)))].sort()
     if (this.loss === null || keys.join() !== this.testKeys.join()) this.create(keys)
     const x = points.map((p) => p.iteration)
-    this.loss?.setData([x, points.map((p) => p.loss), ...keys.map((k) => points.map((p) => p.test[k] ?? null))])
+    // A log axis cannot show 0 (a perfectly fitted batch): such points become gaps.
+    const log = this.logScale.checked
+    const y = (v: number | null): number | null => log && v !== null && v <= 0 ? null : v
+    this.loss?.setData([x, points.map((p) => y(p.loss)), ...keys.map((k) => points.map((p) => isUnitMetric(k) ? p.test[k] ?? null : y(p.test[k] ?? null)))])
     this.lr?.setData([x, points.map((p) => p.lr)])
     const last = points[points.length - 1] as Point
+    // Caffe prints the rate on display iterations only; the final point often has none.
+    const lastLr = [...points].reverse().find((p) => p.lr !== null)?.lr ?? null
     const lastTest = [...points].reverse().find((p) => Object.keys(p.test).length > 0)
     replaceChildren(this.caption,
-      `${points.length} points up to iteration ${last.iteration}: loss ${metric(last.loss)}, learning rate ${metric(last.lr, 6)}`,
+      `${points.length} points up to iteration ${last.iteration}: loss ${metric(last.loss)}, learning rate ${metric(lastLr, 6)}`,
       lastTest === undefined ? '' : `; at iteration ${lastTest.iteration} the test net gave ${Object.entries(lastTest.test).map(([k, v]) => `${k} ${metric(v)}`).join(', ')}`,
       '.')
   }
@@ -86,12 +110,11 @@ export class TrainingChart {
     this.lr?.destroy()
     this.testKeys = keys
     const width = this.width()
-    const onUnit = (k: string): boolean => /accuracy|acc$|precision|recall/i.test(k)
-    const hasUnit = keys.some(onUnit)
+    const hasUnit = keys.some(isUnitMetric)
     this.loss = new UPlot({
       width,
       height: 280,
-      scales: { x: { time: false }, unit: { range: [0, 1] } },
+      scales: { x: { time: false }, y: this.logScale.checked ? { distr: 3 } : {}, unit: { range: [0, 1] } },
       legend: { live: true },
       series: [
         { label: 'iteration' },
@@ -100,7 +123,7 @@ export class TrainingChart {
           label: `test ${k}`,
           stroke: COLORS[i % COLORS.length] as string,
           width: 2,
-          scale: onUnit(k) ? 'unit' : 'y',
+          scale: isUnitMetric(k) ? 'unit' : 'y',
           // Tests run every few hundred iterations: join their points across the gaps.
           spanGaps: true,
           points: { show: true, size: 6 },
@@ -109,7 +132,15 @@ export class TrainingChart {
       ],
       axes: [
         { label: 'iteration' },
-        { scale: 'y', label: 'loss' },
+        {
+          scale: 'y',
+          label: 'loss',
+          size: 60,
+          values: (_u: UPlot, ticks: number[]) => ticks.map((t) => t !== 0 && Math.abs(t) < 1e-3 ? t.toExponential(0) : metric(t)),
+          // A log axis splits at 2…9 × each power too; labels, ticks and grid lines only at the
+          // powers keep it readable.
+          ...(this.logScale.checked ? { filter: powersOf10, ticks: { filter: powersOf10 }, grid: { filter: powersOf10 } } : {})
+        },
         ...(hasUnit ? [{ scale: 'unit', side: 1, label: 'accuracy', grid: { show: false } }] : [])
       ]
     }, [[]], this.lossHost)

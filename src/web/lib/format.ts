@@ -60,6 +60,11 @@ const STATE_TEXT: Record<string, string> = {
   cancelled: 'cancelled'
 }
 
+/** A processing state in words ("finished" for finished_successfully). */
+export function stateText (state: string): string {
+  return STATE_TEXT[state] ?? state
+}
+
 /** A job's processing state as a coloured badge; the text carries the meaning, not the colour. */
 export function stateBadge (state: string): HTMLElement {
   if (state === '') return h('span', { class: 'state' }, '–')

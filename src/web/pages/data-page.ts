@@ -3,7 +3,7 @@ import { docSelect } from '../components/doc-select.js'
 import { dropZone } from '../components/drop-zone.js'
 import { resourceTable } from '../components/resource-table.js'
 import { Notice, field, h, uid } from '../lib/dom.js'
-import { bytes, num, shortId, str, when } from '../lib/format.js'
+import { bytes, num, shortId, stateText, str, when } from '../lib/format.js'
 import { busy, docLink, messageOf, stateCell } from './page.js'
 import type { PageContext, PageView } from './page.js'
 
@@ -91,7 +91,7 @@ function splitForm (ctx: PageContext, disposers: Array<() => void>): HTMLElement
     name: 'datafile-id',
     placeholder: 'Choose a datafile',
     include: (d) => str(d, 'processing-state') !== 'failed' && str(d, 'processing-state') !== 'cancelled',
-    label: (d) => `${datafileName(d)} (${str(d, 'processing-state')})`
+    label: (d) => `${datafileName(d)} (${stateText(str(d, 'processing-state'))})`
   })
   disposers.push(source.dispose)
   const training = h('input', { type: 'number', name: 'training', min: 1, max: 99, step: 1, value: 80, required: true })

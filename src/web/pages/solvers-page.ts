@@ -1,7 +1,7 @@
 import { docSelect } from '../components/doc-select.js'
 import { resourceTable } from '../components/resource-table.js'
 import { Notice, field, h, uid } from '../lib/dom.js'
-import { num, shortId, str, when } from '../lib/format.js'
+import { num, shortId, stateText, str, when } from '../lib/format.js'
 import { busy, messageOf, stateCell } from './page.js'
 import type { PageContext, PageView } from './page.js'
 
@@ -13,7 +13,7 @@ export function solversPage (ctx: PageContext): PageView {
     name: 'dataset-id',
     placeholder: 'Choose a dataset',
     include: (d) => str(d, 'processing-state') !== 'failed' && str(d, 'processing-state') !== 'cancelled',
-    label: (d) => `${shortId(d.id)} (${str(d, 'processing-state')}, ${Array.isArray(d.labels) ? `${d.labels.length} labels` : 'labels not known yet'})`
+    label: (d) => `${shortId(d.id)} (${stateText(str(d, 'processing-state'))}, ${Array.isArray(d.labels) ? `${d.labels.length} labels` : 'labels not known yet'})`
   })
   disposers.push(dataset.dispose)
   const solverFile = h('input', { type: 'file', name: 'specification', accept: '.prototxt,.txt,text/plain', required: true })
