@@ -76,6 +76,14 @@ export class InProcessScheduler implements Scheduler {
     const waiting = this.#pending.get(body)
     if (waiting !== undefined) {
       this.#stats.coalesced++
+      // A copy waiting out a retry delay is woken instead: a fresh schedule means something
+      // changed (the input it waited for is ready), and the handler re-checks any backoff itself.
+      if (waiting.state === 'delayed') {
+        clearTimeout(waiting.timer)
+        waiting.timer = undefined
+        this.#delayed.delete(waiting)
+        this.#enqueue(waiting)
+      }
       return
     }
     const job: QueuedJob = { id: String(this.#nextId++), body, attempts: 0, state: 'queued', timer: undefined }

@@ -49,6 +49,23 @@ describe('InProcessScheduler', () => {
     await waitFor(() => runs === 2, 'the second run')
   })
 
+  it('a fresh schedule wakes a copy that waits out a retry delay, instead of joining its wait', async () => {
+    const s = create()
+    const runs: number[] = []
+    s.startConsumer(async () => {
+      runs.push(Date.now())
+      // The first delivery asks to be retried much later, like a job whose input is not ready.
+      return runs.length === 1 ? { kind: 'retry', delayMs: 60_000, reason: 'input not ready' } : done
+    })
+    await s.schedule({ 'doc-id-to-process': 'waiting' })
+    await waitFor(() => runs.length === 1 && s.stats().delayed === 1, 'the retry delay to start')
+    const woken = Date.now()
+    await s.schedule({ 'doc-id-to-process': 'waiting' })
+    await waitFor(() => runs.length === 2, 'the second run, long before the delay ends', 2000)
+    expect((runs[1] ?? 0) - woken).toBeLessThan(1000)
+    expect(s.stats()).toMatchObject({ delayed: 0, coalesced: 1 })
+  })
+
   it('delivers in FIFO order with one worker', async () => {
     const s = create(1)
     const seen: string[] = []
