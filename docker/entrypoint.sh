@@ -10,6 +10,10 @@
 # with its password belong there, not in flags, which show up in `ps` and `docker inspect`.
 set -eu
 
+# Overridable for the tests of this script (test/deploy/docker-files.test.ts) only.
+app=${ET_APP_DIR:-/app}
+role_file=${ET_ROLE_FILE:-/tmp/elastic-thought.role}
+
 role=server
 if [ "$#" -gt 0 ]; then
   case "$1" in
@@ -31,10 +35,10 @@ if [ "$role" = server ] && [ "$#" -gt 0 ]; then
 fi
 
 # The healthcheck reads this to know whether there is an HTTP port to probe.
-printf '%s\n' "$role" > /tmp/elastic-thought.role 2>/dev/null || true
+printf '%s\n' "$role" > "$role_file" 2>/dev/null || true
 
 case "$role" in
-  server|command) exec node /app/bin/elastic-thought.js "$@" ;;
-  worker) exec node /app/bin/elastic-thought-worker.js "$@" ;;
-  et-caffe) exec node /app/bin/et-caffe.js "$@" ;;
+  server|command) exec node "$app"/bin/elastic-thought.js "$@" ;;
+  worker) exec node "$app"/bin/elastic-thought-worker.js "$@" ;;
+  et-caffe) exec node "$app"/bin/et-caffe.js "$@" ;;
 esac

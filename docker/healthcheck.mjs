@@ -6,7 +6,7 @@ import { request } from 'node:http'
 
 let role = 'server'
 try {
-  role = readFileSync('/tmp/elastic-thought.role', 'utf8').trim()
+  role = readFileSync(process.env.ET_ROLE_FILE ?? '/tmp/elastic-thought.role', 'utf8').trim()
 } catch {
   // No role file yet: the entry point has not run, so probe as a server would.
 }
