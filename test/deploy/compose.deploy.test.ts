@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { repoRoot } from '../helpers/processes.js'
-import { configError, dockerfileEnv } from './deploy-commands.js'
+import { configError, dockerfileEnv, setVariables } from './deploy-commands.js'
 import type { Role } from './deploy-commands.js'
 
 // `npm run test:deploy`: validates docker/docker-compose.yml with the real Compose — the v2
@@ -34,7 +34,7 @@ const baseEnv = (): NodeJS.ProcessEnv => {
 interface Port { hostIp: string, published: string, target: string }
 interface Service {
   command?: string[]
-  environment?: Record<string, string>
+  environment?: Record<string, string | null>
   ports?: unknown[]
   volumes?: unknown[]
   depends_on?: Record<string, { condition?: string }>
@@ -120,8 +120,21 @@ describe('docker/docker-compose.yml with the real Compose', () => {
       const imageEnv = dockerfileEnv(join(repoRoot, 'docker/Dockerfile'))
       for (const role of ['server', 'worker'] as Role[]) {
         const [, ...args] = services[role]?.command ?? []
-        expect(configError(role, args, { ...imageEnv, ...services[role]?.environment }), role).toBeNull()
+        expect(configError(role, args, { ...imageEnv, ...setVariables(services[role]?.environment) }), role).toBeNull()
       }
+    })
+
+    it('passes ET_REGISTRATION, ET_ADMIN_USER and ET_ADMIN_PASSWORD from the shell to the server, and only when set', () => {
+      const open = parse(config(credentials).stdout) as { services: Record<string, Service> }
+      const openEnv = setVariables(open.services.server?.environment)
+      expect(Object.keys(openEnv).filter((k) => /REGISTRATION|ADMIN/.test(k))).toEqual([])
+      const closed = parse(config({ ...credentials, ET_REGISTRATION: 'closed', ET_ADMIN_USER: 'root', ET_ADMIN_PASSWORD: 'long enough secret' }).stdout) as { services: Record<string, Service> }
+      const server = closed.services.server
+      const env = setVariables(server?.environment)
+      expect(env).toMatchObject({ ET_REGISTRATION: 'closed', ET_ADMIN_USER: 'root', ET_ADMIN_PASSWORD: 'long enough secret' })
+      const [, ...args] = server?.command ?? []
+      expect(configError('server', args, { ...dockerfileEnv(join(repoRoot, 'docker/Dockerfile')), ...env })).toBeNull()
+      expect(configError('server', args, { ...env, ET_ADMIN_PASSWORD: 'short' })).toMatch(/ET_ADMIN_PASSWORD/)
     })
 
     it('ET_API_BIND and ET_API_PORT move the published port', () => {

@@ -86,6 +86,11 @@ export function dockerfileEnv (path: string): Record<string, string> {
   return env
 }
 
+/** A Compose service's environment as the container sees it: a key without a value (null) is unset. */
+export function setVariables (environment: Record<string, string | null> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(environment ?? {}).filter((e): e is [string, string] => e[1] !== null))
+}
+
 export type Role = 'server' | 'worker' | 'publish-metrics' | 'status'
 
 /**

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { repoRoot } from '../helpers/processes.js'
-import { configError, dockerfileEnv, shellWords } from './deploy-commands.js'
+import { configError, dockerfileEnv, setVariables, shellWords } from './deploy-commands.js'
 import type { Role } from './deploy-commands.js'
 
 // Static checks of the images and the compose file that need nothing but Node (no Docker
@@ -230,7 +230,7 @@ function interpolate (text: string, env: Record<string, string>): string {
 describe('docker/docker-compose.yml (static)', () => {
   const text = readFileSync(join(repoRoot, 'docker/docker-compose.yml'), 'utf8')
   const env = { COUCHDB_USER: 'admin', COUCHDB_PASSWORD: 'a1b2c3d4e5f6' }
-  type Service = { command?: string[], environment?: Record<string, string>, ports?: string[], container_name?: string, image?: string }
+  type Service = { command?: string[], environment?: Record<string, string | null>, ports?: string[], container_name?: string, image?: string }
   const compose = parse(interpolate(text, env)) as { services: Record<string, Service> }
 
   it('refuses to interpolate without the CouchDB credentials, naming the variable', () => {
@@ -244,7 +244,7 @@ describe('docker/docker-compose.yml (static)', () => {
       const service = compose.services[name]
       const [first, ...args] = service?.command ?? []
       expect(first).toBe(role)
-      expect(configError(role, args, { ...imageEnv, ...service?.environment })).toBeNull()
+      expect(configError(role, args, { ...imageEnv, ...setVariables(service?.environment) })).toBeNull()
       // The password travels in ET_COUCH_URL, never on a command line.
       expect(service?.command?.join(' ')).not.toContain(env.COUCHDB_PASSWORD)
       expect(service?.environment?.ET_COUCH_URL).toBe('http://admin:a1b2c3d4e5f6@couchdb:5984/elastic-thought')
