@@ -147,12 +147,16 @@ describe('et, the command-line client', () => {
     for (const row of rows.slice(1)) expect(Number(row.at(-1))).toBeGreaterThanOrEqual(0)
     expect(Number(rows[1]?.[2])).toBeGreaterThan(0.5)
 
-    const asJson = await runEt(['classify', classifierId, join(EX, 'sw.png'), '--json'], env)
+    const asJson = await runEt(['classify', classifierId, join(EX, 'sw.png'), '--json', '--notify-url', receiver.url('/classified')], env)
     expect(asJson.code, asJson.stderr).toBe(0)
     const result = JSON.parse(asJson.stdout) as { state: string, images: Array<{ image: string, label: string, predictions: Array<{ label: string, probability: number }> }> }
     expect(result.state).toBe('finished_successfully')
     expect(result.images[0]).toMatchObject({ image: join(EX, 'sw.png'), label: 'sw' })
     expect(result.images[0]?.predictions).toHaveLength(4)
+    const classified = (await receiver.waitFor(2)).find((r) => r.path === '/classified')
+    expect(WebhookPayload.parse(JSON.parse(classified?.body ?? '')).classify?.images).toEqual([
+      { key: 'sw.png', url: null, filename: 'sw.png', label: 'sw', predictions: result.images[0]?.predictions }
+    ])
 
     const jobs = await runEt(['jobs', '--json'], env)
     const listed = JSON.parse(jobs.stdout) as Array<{ id: string, type: string, 'processing-state': string }>

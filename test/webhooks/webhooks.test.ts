@@ -134,6 +134,10 @@ describe('job webhooks', () => {
     expect(done).toMatchObject({ 'notify-attempts': 1, 'notify-last-status': 200, 'notify-last-error': null })
     expect(typeof done['notify-delivered-at']).toBe('string')
 
+    const openapi = (await server.app.inject({ url: '/documentation/json' })).json<{ paths: Record<string, unknown> }>()
+    expect(Object.keys(openapi.paths)).toContain('/users/me/webhook-secret')
+    expect(JSON.stringify(openapi.paths['/training-jobs/{id}'])).toContain('notify-last-error')
+
     const rotated = (await call(server.app, auth, 'POST', '/users/me/webhook-secret')).json() as unknown as { secret: string }
     expect(rotated.secret).not.toBe(secret.secret)
     const second = await jobWithHook(server.app, auth, solverId, receiver.url())
