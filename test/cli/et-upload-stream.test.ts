@@ -13,9 +13,9 @@ const MiB = 1024 * 1024
 /** Largest resident set of a process while `until` is pending, read from /proc every 20 ms. */
 async function peakRss (pid: number, until: Promise<unknown>): Promise<number> {
   let peak = 0
-  let done = false
-  void until.finally(() => { done = true })
-  while (!done) {
+  const state = { done: false }
+  until.finally(() => { state.done = true }).catch(() => {})
+  while (!state.done) {
     try {
       const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
       if (kb !== undefined) peak = Math.max(peak, Number(kb) * 1024)
