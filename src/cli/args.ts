@@ -76,8 +76,9 @@ export function parseCommandArgs (command: string, argv: string[], options: Opti
   } catch (err) {
     // node:util's messages are good but long ("Unknown option '--x'. To specify a positional
     // argument starting with a '-', place it at the end of the command after '--', ...").
-    const message = err instanceof Error ? err.message.split('. ')[0] ?? err.message : String(err)
-    throw new UsageError(message.replace(/^Option '(.*)' argument missing$/, '$1 needs a value'), command)
+    const first = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? ''
+    const message = first.split('. ')[0] ?? first
+    throw new UsageError(message.replace(/^Option '(?:-\w, )?(--[^']+?)(?: <value>)?' argument (?:missing|is ambiguous)\.?$/, '$1 needs a value'), command)
   }
 }
 
