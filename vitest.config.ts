@@ -4,8 +4,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // *.nginx.test.ts need nginx installed (Debian packages); `npm run test:nginx` runs them.
-    // *.deploy.test.ts need docker-compose and cfn-lint; `npm run test:deploy` runs them.
-    exclude: [...configDefaults.exclude, 'test/**/*.nginx.test.ts', 'test/**/*.deploy.test.ts'],
+    // *.deploy.test.ts need docker-compose; `npm run test:deploy` runs them.
+    // *.cfnlint.test.ts need cfn-lint from PyPI; `npm run lint:cfn` runs them by hand.
+    exclude: [...configDefaults.exclude, 'test/**/*.nginx.test.ts', 'test/**/*.deploy.test.ts', 'test/**/*.cfnlint.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
