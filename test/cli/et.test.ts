@@ -58,7 +58,7 @@ describe('et, the command-line client', () => {
     const anonymous = await runEt(['jobs'], env)
     expect(anonymous.code).toBe(1)
     expect(anonymous.stderr).toContain('not logged in')
-  })
+  }, 60_000)
 
   it('logs in with answers on stdin, keeps the config private, and never prints the password', async () => {
     const wrong = await runEt(['login', '--url', url], { ...env, XDG_CONFIG_HOME: join(home, 'elsewhere') }, `${USER}\nnot the password\n`)
@@ -83,7 +83,7 @@ describe('et, the command-line client', () => {
     const badEnv = await runEt(['jobs'], { ...env, ET_PASSWORD: 'wrong password!' })
     expect(badEnv.code).toBe(1)
     expect(badEnv.stderr).toContain('et login')
-  })
+  }, 60_000)
 
   it('takes a folder of images to a trained model and a classified image', async () => {
     // The example's images, laid out as a user would have them: <label>/<image>.
@@ -167,7 +167,7 @@ describe('et, the command-line client', () => {
 
     const logs = await runEt(['logs', jobId], env)
     expect(logs.stdout).toContain('Optimization Done.')
-  })
+  }, 120_000)
 
   it('Ctrl-C while following asks whether to cancel: "y" cancels the job, "n" leaves it running', async () => {
     // A solver that would run for minutes, so there is time to interrupt it.
@@ -195,7 +195,7 @@ describe('et, the command-line client', () => {
         expect((await api(`/training-jobs/${jobId}/cancel`, { method: 'POST' })).status).toBe(200)
       }
     }
-  })
+  }, 90_000)
 
   it('reports the server\'s errors with their code, as text or as JSON', async () => {
     const text = await runEt(['train', 'no-such-solver'], env)
@@ -210,5 +210,5 @@ describe('et, the command-line client', () => {
     const flat = await runEt(['datafile', 'upload', folder], env)
     expect(flat.code).toBe(2)
     expect(flat.stderr).toContain('no loose files')
-  })
+  }, 60_000)
 })
