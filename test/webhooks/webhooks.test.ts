@@ -73,7 +73,8 @@ async function notifyState (app: FastifyInstance, auth: string, id: string, stat
   }
 }
 
-describe('job webhooks', () => {
+// Several servers start and stop per test: room for a loaded 2-core machine.
+describe('job webhooks', { timeout: 60_000 }, () => {
   const dbUrl = freshDatabaseUrl()
   let receiver: WebhookReceiver
   let server: Server
