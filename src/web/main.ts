@@ -66,6 +66,7 @@ function startApp (root: HTMLElement, session: Session, signOut: (reason?: strin
       h('div', { class: 'who' }, status, h('span', { class: 'user' }, session.username), signOutButton)),
     main)
 
+  // One store and one live connection for the session; pages come and go on top of them.
   const ctx: PageContext = { api, store, live, navigate: (hash) => { location.hash = hash } }
   let page: PageView | null = null
   const show = (): void => {
@@ -102,6 +103,7 @@ function boot (): void {
   const root = document.getElementById('app')
   if (root === null) return
   let stop: (() => void) | null = null
+  // Several requests may see the same 401 at once: signing out twice is harmless.
   const signOut = (reason?: string): void => {
     stop?.()
     stop = null

@@ -158,6 +158,7 @@ describe('web dashboard in Chromium', () => {
     await form.getByLabel('Net prototxt').setInputFiles(path.join(example, 'train_test.prototxt'))
     await form.getByRole('button', { name: 'Upload solver' }).click()
     await form.locator('.notice-ok').waitFor()
+    await page.locator('table[data-resource="solver"] tbody tr').waitFor()
     expect(await page.locator('table[data-resource="solver"] tbody tr').count()).toBe(1)
   })
 
@@ -203,6 +204,12 @@ describe('web dashboard in Chromium', () => {
       await sharp(top).png({ palette: true, quality: 90, compressionLevel: 9 }).toFile(path.join(repo, 'docs/images/training-page.png'))
     }
     expect(existsSync(file)).toBe(true)
+    // On a phone-sized screen nothing is wider than the screen (tables scroll in their card).
+    await page.setViewportSize({ width: 390, height: 844 })
+    await page.waitForTimeout(200)
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    await shot('training-job-narrow')
+    await page.setViewportSize({ width: 1280, height: 900 })
   })
 
   it('makes a classifier and classifies dropped images, showing the top labels beside each', async () => {
@@ -261,6 +268,7 @@ describe('web dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Sign in' }).waitFor()
     await shot('signed-out')
     // The wrong password (401) and the broken net (400) were meant to fail; nothing else may.
-    expect(problems.filter((p) => !/status of 40[01]/.test(p))).toEqual([])
+    const unexpected = problems.filter((p) => !/status of 40[01]/.test(p))
+    expect(unexpected, unexpected.join('\n')).toEqual([])
   })
 })

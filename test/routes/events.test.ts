@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../../src/app.js'
@@ -203,6 +204,46 @@ describe('GET /events', () => {
       expect(hub.stats.subscribers).toBe(0)
     } finally {
       s.close()
+      hub.close()
+      await app.close()
+    }
+  })
+
+  it('drops a client that stops reading once its unsent output passes the bound, and keeps one that reads', async () => {
+    const hub = createChangeHub({ maxPendingBytes: 256 * 1024 })
+    const app = await buildApp({ ...t.deps.services, changeHub: hub }, { registration: 'open', maxUploadBytes: 1024, logger: false, documentation: false, dashboard: false })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = app.server.address() as AddressInfo
+    const reader = await StreamReader.open(`http://127.0.0.1:${port}`, alice)
+    // A raw client that sends its request and then never reads: the kernel's socket buffers
+    // fill first, then the response's own buffer grows.
+    const socket = connect(port, '127.0.0.1')
+    socket.pause()
+    const closed = new Promise<void>((resolve) => { socket.once('close', () => { resolve() }) })
+    socket.on('error', () => {})
+    socket.write(`GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: ${alice}\r\n\r\n`)
+    try {
+      await waitFor(() => hub.stats.subscribers === 2)
+      const now = new Date().toISOString()
+      const doc = { _id: 'big', type: 'datafile', 'user-id': 'user:alice', 'created-at': now, 'updated-at': now, 'processing-state': 'processing', 'processing-log': 'x'.repeat(16_000), url: null }
+      let sent = 0
+      while (hub.stats.dropped === 0 && sent < 5000) {
+        hub.publish({ seq: sent, id: 'big', doc })
+        sent++
+        // One change per turn of the event loop, as a live feed delivers them.
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      expect(hub.stats).toEqual({ subscribers: 1, dropped: 1 })
+      // The stalled client was given more than the bound (the kernel took some) before the cut.
+      expect(sent * 16_000).toBeGreaterThan(256 * 1024)
+      // Reading again, the stalled client finds its connection cut.
+      socket.resume()
+      await closed
+      // The reading client got every change.
+      await waitFor(() => reader.changes().length === sent, 10_000)
+    } finally {
+      socket.destroy()
+      reader.close()
       hub.close()
       await app.close()
     }

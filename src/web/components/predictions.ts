@@ -32,6 +32,7 @@ export function imagesOf (job: Doc): ClassifiedImage[] {
       filename: typeof image.filename === 'string' ? image.filename : null,
       url: typeof image.url === 'string' ? image.url : null,
       result: typeof results[key] === 'string' ? results[key] : 'pending',
+      // Documents come from the network: keep only well-formed entries rather than trust them.
       predictions: Array.isArray(list)
         ? list.flatMap((p) => {
           const o = obj(p)

@@ -136,7 +136,8 @@ export class TrainingChart {
           scale: 'y',
           label: 'loss',
           size: 60,
-          values: (_u: UPlot, ticks: number[]) => ticks.map((t) => t !== 0 && Math.abs(t) < 1e-3 ? t.toExponential(0) : metric(t)),
+          // The filter below turns ticks into nulls, though uPlot's types say numbers.
+          values: (_u: UPlot, ticks: Array<number | null>) => ticks.map((t) => t === null ? '' : t !== 0 && Math.abs(t) < 1e-3 ? t.toExponential(0) : metric(t)),
           // A log axis splits at 2…9 × each power too; labels, ticks and grid lines only at the
           // powers keep it readable.
           ...(this.logScale.checked ? { filter: powersOf10, ticks: { filter: powersOf10 }, grid: { filter: powersOf10 } } : {})

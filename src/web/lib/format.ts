@@ -27,6 +27,7 @@ export function bytes (n: number | null): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`
 }
 
+/** A loss or rate: exponent form once it is too small for a handful of decimals to show. */
 export function metric (n: number | null | undefined, digits = 4): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '–'
   if (n !== 0 && Math.abs(n) < 1e-3) return n.toExponential(2)

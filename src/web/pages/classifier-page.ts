@@ -62,6 +62,7 @@ export function classifierPage (ctx: PageContext, id: string): PageView {
       notice.error(`At most ${MAX_IMAGES} images at once; ${files.length} were given.`)
       return
     }
+    // Previews come from the local files at once; the results fill in as the job runs.
     const batch: Batch = { jobId: null, files, previews: files.map((f) => URL.createObjectURL(f)), el: h('section', { class: 'card batch' }), render: () => {} }
     batch.render = () => { batchView(batch) }
     batches.unshift(batch)
@@ -72,6 +73,7 @@ export function classifierPage (ctx: PageContext, id: string): PageView {
     ctx.api.postForm(`/classifiers/${encodeURIComponent(id)}/classify`, data).then((job: Doc) => {
       batch.jobId = job.id
       ctx.store.put('classify-job', job)
+      // Watched so the polling fallback also refreshes it when the event stream is down.
       unwatchers.push(ctx.live.watch('classify-job', job.id))
       batch.render()
     }, (err: unknown) => {

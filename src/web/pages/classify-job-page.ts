@@ -26,16 +26,17 @@ export function classifyJobPage (ctx: PageContext, id: string): PageView {
         notice.error(messageOf(err))
       })
     })
+    // Images fetched by URL have no file name; the URL (or the key, its sha1) names them.
     replaceChildren(body,
       h('p', {}, 'Classifier ', docLink('classifier', str(job, 'classifier-id')), '; created ', when(str(job, 'created-at')),
         str(job, 'finished-at') === '' ? '' : `, ran ${duration(str(job, 'started-at'), str(job, 'finished-at'))}`, '.'),
       str(job, 'processing-log') === '' ? null : h('p', { class: 'log-line' }, str(job, 'processing-log')),
       isActive(state) ? h('div', { class: 'actions' }, cancel) : null,
-      h('table', { class: 'list' },
+      h('div', { class: 'table-scroll' }, h('table', { class: 'list' },
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Image'), h('th', { scope: 'col' }, 'Top labels'))),
         h('tbody', {}, imagesOf(job).map((image) => h('tr', {},
           h('td', { class: 'file-name' }, image.filename ?? image.url ?? image.key),
-          h('td', {}, image.predictions.length === 0 ? h('span', { class: 'muted' }, image.result) : predictionList(image.predictions)))))))
+          h('td', {}, image.predictions.length === 0 ? h('span', { class: 'muted' }, image.result) : predictionList(image.predictions))))))))
     log.follow(isActive(state))
   })
   const off = ctx.store.subscribe((type, changed) => { if (type === 'classify-job' && (changed === id || changed === null)) render() })

@@ -22,6 +22,7 @@ function uploadForm (ctx: PageContext): HTMLElement {
   const name = h('input', { type: 'text', name: 'name', maxlength: 200, autocomplete: 'off' })
   const progress = h('progress', { max: 1, value: 0, hidden: true, 'aria-label': 'Upload progress' })
   const submit = h('button', { type: 'submit', disabled: true }, 'Upload')
+  // Choosing and sending are two steps, so a wrong file dropped by accident costs nothing.
   const zone = dropZone({
     label: 'Drop a .tar.gz here, or choose one',
     hint: 'A .tar.gz of <label>/<image> files (or an archive holding an LMDB or LevelDB).',
@@ -50,6 +51,7 @@ function uploadForm (ctx: PageContext): HTMLElement {
     data.append('file', chosen, chosen.name)
     progress.hidden = false
     progress.value = 0
+    // Datafiles run to hundreds of MB: the upload goes through XHR for its progress events.
     busy(form, async () => await ctx.api.upload('/datafiles', data, (f) => { progress.value = f })).then((doc) => {
       ctx.store.put('datafile', doc)
       notice.ok(`Uploaded ${datafileName(doc)}; it is being checked.`)
@@ -90,6 +92,7 @@ function splitForm (ctx: PageContext, disposers: Array<() => void>): HTMLElement
   const source = docSelect(ctx.store, 'datafile', {
     name: 'datafile-id',
     placeholder: 'Choose a datafile',
+    // A datafile still being checked may be chosen: the dataset job waits for it.
     include: (d) => str(d, 'processing-state') !== 'failed' && str(d, 'processing-state') !== 'cancelled',
     label: (d) => `${datafileName(d)} (${stateText(str(d, 'processing-state'))})`
   })
@@ -107,6 +110,7 @@ function splitForm (ctx: PageContext, disposers: Array<() => void>): HTMLElement
   form.addEventListener('submit', (e) => {
     e.preventDefault()
     const id = source.select.value
+    // One datafile split two ways; the server accepts percentages (80) as well as fractions.
     const body = {
       training: { 'datafile-id': id, 'split-percentage': Number(training.value) },
       test: { 'datafile-id': id, 'split-percentage': Number(test.value) }

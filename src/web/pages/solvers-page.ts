@@ -39,6 +39,8 @@ export function solversPage (ctx: PageContext): PageView {
     data.append('dataset-id', dataset.select.value)
     data.append('specification', solver, solver.name)
     data.append('specification-net', net, net.name)
+    // The server parses both files before it answers: a 400 names the file, line and problem,
+    // and is shown as it is.
     busy(form, async () => await ctx.api.postForm('/solvers', data)).then((doc) => {
       ctx.store.put('solver', doc)
       notice.ok(`Solver ${shortId(doc.id)} created (max_iter ${num(doc, 'max-iter') ?? '?'}). `, h('a', { href: '#/training-jobs' }, 'Start a training job'))

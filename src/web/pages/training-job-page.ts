@@ -92,6 +92,7 @@ export function trainingJobPage (ctx: PageContext, id: string): PageView {
   const snapshotsHost = h('div')
   const classifierHost = h('div')
   const classifiersHost = h('div')
+  // Built once: re-rendering it on every progress update would wipe what the user typed.
   let formShown = false
 
   const download = (url: string, name: string) => () => {
@@ -125,10 +126,11 @@ export function trainingJobPage (ctx: PageContext, id: string): PageView {
       typeof doc['trained-model-url'] === 'string'
         ? h('button', { type: 'button', onclick: download(`${path}/model`, `${id}.caffemodel`) }, 'Download trained model')
         : null)
+    // Files are named by the basename of their blob URL, which is what the snapshot route takes.
     const snapshots = Array.isArray(doc.snapshots) ? doc.snapshots.map(obj).filter((s): s is Record<string, unknown> => s !== null) : []
     replaceChildren(snapshotsHost, snapshots.length === 0
       ? h('p', { class: 'muted' }, 'No snapshots yet.')
-      : h('table', { class: 'list' },
+      : h('div', { class: 'table-scroll' }, h('table', { class: 'list' },
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', class: 'num' }, 'Iteration'), h('th', { scope: 'col' }, 'Model'), h('th', { scope: 'col' }, 'Solver state'))),
         h('tbody', {}, snapshots.map((s) => {
           const model = basename(s['model-url'])
@@ -137,7 +139,7 @@ export function trainingJobPage (ctx: PageContext, id: string): PageView {
             ? '–'
             : h('button', { type: 'button', class: 'link', onclick: download(`${path}/snapshots/${encodeURIComponent(name)}`, name) }, name)
           return h('tr', {}, h('td', { class: 'num' }, String(num(s, 'iteration') ?? '')), h('td', {}, button(model)), h('td', {}, button(solverState)))
-        }))))
+        })))))
     if (state === 'finished_successfully' && !formShown) {
       formShown = true
       replaceChildren(classifierHost, classifierForm(ctx, id))
@@ -146,9 +148,11 @@ export function trainingJobPage (ctx: PageContext, id: string): PageView {
     replaceChildren(classifiersHost, classifiers.length === 0
       ? null
       : h('p', {}, 'Classifiers of this model: ', classifiers.map((c, i) => [i > 0 ? ', ' : '', docLink('classifier', c.id)])))
+    // A no-op while a follow is open; after a stream ended it reads what is new (a retried job).
     log.follow(isActive(state))
   })
 
+  // Classifiers matter too: the page lists the ones made from this model.
   const off = ctx.store.subscribe((type, changed) => {
     if ((type === 'training-job' && (changed === id || changed === null)) || type === 'classifier') render()
   })

@@ -43,6 +43,7 @@ export function trainingJobsPage (ctx: PageContext): PageView {
     e.preventDefault()
     busy(form, async () => await ctx.api.postJson('/training-jobs', { 'solver-id': solver.select.value })).then((doc) => {
       ctx.store.put('training-job', doc)
+      // Starting a run is almost always followed by watching it.
       ctx.navigate(`#/training-jobs/${encodeURIComponent(doc.id)}`)
     }, (err: unknown) => { notice.error(messageOf(err)) })
   })
