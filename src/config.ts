@@ -14,6 +14,20 @@ export interface FlagSpec {
   multiple?: boolean
 }
 
+/** Flags the server and the worker share: how jobs run, logging, metrics. */
+export const jobFlags: FlagSpec[] = [
+  { name: 'max-attempts', type: 'string', help: 'attempts per job before it fails (default 3)' },
+  { name: 'lease-seconds', type: 'string', help: 'a running job\'s lease; renewed while it runs (default 60)' },
+  { name: 'allow-private-urls', type: 'boolean', help: 'allow fetching loopback/private/link-local addresses' },
+  { name: 'caffe-bin', type: 'string', help: 'Caffe executable for training (default: the builtin engine)' },
+  { name: 'gpu', type: 'string', help: 'passed to caffe train --gpu' },
+  { name: 'max-upload-mb', type: 'string', help: 'largest datafile upload or download in MiB (default 2048)' },
+  { name: 'log-level', type: 'string', help: 'fatal, error, warn, info (default), debug, trace or silent' },
+  { name: 'metrics-port', type: 'string', help: 'serve Prometheus GET /metrics on this port, without auth: keep it private (default: off)' },
+  { name: 'metrics-host', type: 'string', help: 'address for --metrics-port (default 127.0.0.1)' },
+  { name: 'help', type: 'boolean', help: 'show this help' }
+]
+
 export const serverFlags: FlagSpec[] = [
   { name: 'port', type: 'string', help: 'HTTP port (default 8080)' },
   { name: 'host', type: 'string', help: 'address to listen on (default 127.0.0.1; 0.0.0.0 for all)' },
@@ -28,22 +42,26 @@ export const serverFlags: FlagSpec[] = [
   { name: 'topic', type: 'string', help: 'NSQ topic (default elastic-thought)' },
   { name: 'registration', type: 'string', help: 'open (anyone may POST /users, default) or closed (only the admin)' },
   { name: 'admin-user', type: 'string', help: 'admin username; its password comes from ET_ADMIN_PASSWORD' },
-  { name: 'max-attempts', type: 'string', help: 'attempts per job before it fails (default 3)' },
-  { name: 'lease-seconds', type: 'string', help: 'a running job\'s lease; renewed while it runs (default 60)' },
-  { name: 'allow-private-urls', type: 'boolean', help: 'allow fetching loopback/private/link-local addresses' },
-  { name: 'caffe-bin', type: 'string', help: 'Caffe executable for training (default: the builtin engine)' },
-  { name: 'gpu', type: 'string', help: 'passed to caffe train --gpu' },
-  { name: 'max-upload-mb', type: 'string', help: 'largest datafile upload or download in MiB (default 2048)' },
-  { name: 'log-level', type: 'string', help: 'fatal, error, warn, info (default), debug, trace or silent' },
-  { name: 'metrics-port', type: 'string', help: 'serve Prometheus GET /metrics on this port, without auth: keep it private (default: off)' },
-  { name: 'metrics-host', type: 'string', help: 'address for --metrics-port (default 127.0.0.1)' },
-  { name: 'help', type: 'boolean', help: 'show this help' }
+  ...jobFlags
 ]
 
-const PositiveInt = (what: string, max: number) => z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).min(1, `${what} must be at least 1`).max(max, `${what} must be at most ${max}`)
+export const PositiveInt = (what: string, max: number) => z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).min(1, `${what} must be at least 1`).max(max, `${what} must be at most ${max}`)
 
-/** --metrics-port on the server and the worker: 0 picks a free port (tests). */
-export const MetricsPort = z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0–65535').max(65535, 'must be 0–65535')
+export const CouchUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })
+export const DbName = z.string().regex(/^[a-z][a-z0-9_$()+/-]*$/, 'must be a valid CouchDB database name (lowercase, starting with a letter)').default('elastic-thought')
+
+/** The schema of jobFlags' values, shared by the server's and the worker's config. */
+export const JobFlagValues = {
+  'max-attempts': PositiveInt('max-attempts', 100).default(3),
+  'lease-seconds': PositiveInt('lease-seconds', 86_400).default(60),
+  'allow-private-urls': z.boolean().default(false),
+  'caffe-bin': z.string().min(1).optional(),
+  gpu: z.string().regex(/^(all|\d+(,\d+)*)$/, 'must be a device id, a list like 0,1, or all').optional(),
+  'max-upload-mb': PositiveInt('max-upload-mb', 1024 * 1024).default(2048),
+  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+  'metrics-port': z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0–65535').max(65535, 'must be 0–65535').optional(),
+  'metrics-host': z.string().min(1).default('127.0.0.1')
+}
 
 const HostPort = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'must be host:port')
 
@@ -51,8 +69,8 @@ const RawServerConfig = z.object({
   port: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0–65535').max(65535, 'must be 0–65535').default(8080),
   host: z.string().min(1).default('127.0.0.1'),
   'data-dir': z.string().min(1).default('data'),
-  'couch-url': z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }).optional(),
-  'db-name': z.string().regex(/^[a-z][a-z0-9_$()+/-]*$/, 'must be a valid CouchDB database name (lowercase, starting with a letter)').default('elastic-thought'),
+  'couch-url': CouchUrl.optional(),
+  'db-name': DbName,
   'blob-store-url': z.string().min(1).optional(),
   scheduler: z.enum(['in-process', 'nsq'], { error: 'must be in-process or nsq' }).default('in-process'),
   workers: PositiveInt('workers', 256).default(2),
@@ -62,15 +80,7 @@ const RawServerConfig = z.object({
   registration: z.enum(['open', 'closed'], { error: 'must be open or closed' }).default('open'),
   'admin-user': z.string().min(1).optional(),
   'admin-password': z.string().min(8, 'must be at least 8 characters').optional(),
-  'max-attempts': PositiveInt('max-attempts', 100).default(3),
-  'lease-seconds': PositiveInt('lease-seconds', 86_400).default(60),
-  'allow-private-urls': z.boolean().default(false),
-  'caffe-bin': z.string().min(1).optional(),
-  gpu: z.string().regex(/^(all|\d+(,\d+)*)$/, 'must be a device id, a list like 0,1, or all').optional(),
-  'max-upload-mb': PositiveInt('max-upload-mb', 1024 * 1024).default(2048),
-  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
-  'metrics-port': MetricsPort.optional(),
-  'metrics-host': z.string().min(1).default('127.0.0.1')
+  ...JobFlagValues
 }).superRefine((v, ctx) => {
   if (v.scheduler === 'nsq' && v.nsqd.length === 0) ctx.addIssue({ code: 'custom', path: ['nsqd'], message: 'is required with --scheduler nsq (the server publishes jobs to it)' })
   if (v.registration === 'closed' && v['admin-user'] === undefined) ctx.addIssue({ code: 'custom', path: ['admin-user'], message: 'is required with --registration closed (someone must be able to create users)' })
@@ -95,6 +105,18 @@ export interface ServerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Where to serve Prometheus metrics; absent or null: not served. */
   metrics?: { host: string, port: number } | null
+}
+
+/**
+ * The blob store a --blob-store-url names. S3 credentials come from the usual AWS variables,
+ * never from the URL (it gets logged).
+ */
+export function blobStoreFromFlag (url: string, env: NodeJS.ProcessEnv): BlobStoreConfig {
+  try {
+    return blobStoreConfigFromUrl(url, { region: env.AWS_REGION, accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN })
+  } catch (err) {
+    throw new ConfigError(`invalid --blob-store-url: ${err instanceof Error ? err.message : String(err)}`)
+  }
 }
 
 /** A bad flag or value: the message is the one line shown before exiting. */
@@ -129,18 +151,7 @@ export function loadServerConfig (argv: string[], env: NodeJS.ProcessEnv): Parse
   const database: DatabaseConfig = v['couch-url'] === undefined
     ? { kind: 'embedded', dir: resolve(dataDir, 'db'), dbName: v['db-name'] }
     : { kind: 'couch', url: v['couch-url'], dbName: v['db-name'] }
-  let blobStore: BlobStoreConfig
-  try {
-    // S3 credentials come from the usual AWS variables, never from the URL (it gets logged).
-    blobStore = blobStoreConfigFromUrl(v['blob-store-url'] ?? `file://${resolve(dataDir, 'blobs')}`, {
-      region: env.AWS_REGION,
-      accessKeyId: env.AWS_ACCESS_KEY_ID,
-      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-      sessionToken: env.AWS_SESSION_TOKEN
-    })
-  } catch (err) {
-    throw new ConfigError(`invalid --blob-store-url: ${err instanceof Error ? err.message : String(err)}`)
-  }
+  const blobStore = blobStoreFromFlag(v['blob-store-url'] ?? `file://${resolve(dataDir, 'blobs')}`, env)
   const scheduler = SchedulerConfig.safeParse(v.scheduler === 'nsq'
     ? { kind: 'nsq', nsqd: v.nsqd, lookupd: v.nsqlookupd, topic: v.topic, concurrency: v.workers, maxAttempts: v['max-attempts'] }
     : { kind: 'in-process', concurrency: v.workers, maxAttempts: v['max-attempts'] })
@@ -225,10 +236,11 @@ function flagErrorLine (err: unknown): string {
 }
 
 export function helpText (command: string, specs: FlagSpec[], summary: string): string {
-  const lines = [`Usage: ${command} [flags]`, '', summary, '', 'Flags (each also readable from ET_<FLAG_NAME>, e.g. ET_PORT):']
+  const example = specs[0] === undefined ? 'ET_LOG_LEVEL' : `ET_${specs[0].name.toUpperCase().replaceAll('-', '_')}`
+  const lines = [`Usage: ${command} [flags]`, '', summary, '', `Flags (each also readable from ET_<FLAG_NAME>, e.g. ${example}):`]
   for (const spec of specs) {
     const names = [spec.name, ...(spec.aliases ?? [])].map((n) => `--${n}`).join(', ')
-    lines.push(`  ${(names + (spec.type === 'string' ? ' <value>' : '')).padEnd(42)} ${spec.help}`)
+    lines.push(`  ${(names + (spec.type === 'string' ? ' <value>' : '')).padEnd(48)} ${spec.help}`)
   }
   return lines.join('\n') + '\n'
 }

@@ -1,9 +1,8 @@
 import { resolve } from 'node:path'
 import { z } from 'zod'
-import { blobStoreConfigFromUrl } from '../blobstore/blob-store-config.js'
 import type { BlobStoreConfig } from '../blobstore/blob-store-config.js'
 import { SchedulerConfig } from '../schedulers/scheduler-config.js'
-import { ConfigError, MetricsPort, readFlags } from './config.js'
+import { ConfigError, CouchUrl, DbName, JobFlagValues, PositiveInt, blobStoreFromFlag, jobFlags, readFlags } from './config.js'
 import type { FlagSpec } from './config.js'
 
 export const workerFlags: FlagSpec[] = [
@@ -15,46 +14,27 @@ export const workerFlags: FlagSpec[] = [
   { name: 'topic', type: 'string', help: 'NSQ topic (default elastic-thought)' },
   { name: 'channel', type: 'string', help: 'NSQ channel (default elastic-thought-worker)' },
   { name: 'concurrency', type: 'string', help: 'jobs run at once (default 1)' },
-  { name: 'caffe-bin', type: 'string', help: 'Caffe executable for training (default: the builtin engine)' },
-  { name: 'gpu', type: 'string', help: 'passed to caffe train --gpu' },
   { name: 'work-dir', type: 'string', help: 'where job work dirs are made (default: the system temp dir)' },
-  { name: 'max-attempts', type: 'string', help: 'attempts per job before it fails (default 3)' },
-  { name: 'lease-seconds', type: 'string', help: 'lease on a running job, renewed while it runs (default 60)' },
   { name: 'grace-seconds', type: 'string', help: 'on SIGTERM, how long running jobs may finish before they are returned to the queue (default 30)' },
-  { name: 'allow-private-urls', type: 'boolean', help: 'allow fetching loopback/private/link-local addresses' },
-  { name: 'max-upload-mb', type: 'string', help: 'largest datafile download in MiB (default 2048)' },
   { name: 'worker-id', type: 'string', help: 'name in job documents (default worker@<host>:<pid>:<random>)' },
-  { name: 'log-level', type: 'string', help: 'fatal, error, warn, info (default), debug, trace or silent' },
   { name: 'exit-when-idle', type: 'string', help: 'exit 0 after this many seconds with no job running or started (scale-in; never mid-job)' },
-  { name: 'metrics-port', type: 'string', help: 'serve Prometheus GET /metrics on this port, without auth: keep it private (default: off)' },
-  { name: 'metrics-host', type: 'string', help: 'address for --metrics-port (default 127.0.0.1)' },
-  { name: 'help', type: 'boolean', help: 'show this help' }
+  ...jobFlags
 ]
 
-const Count = (what: string, max: number) => z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).min(1, `${what} must be at least 1`).max(max, `${what} must be at most ${max}`)
-
 const RawWorkerConfig = z.object({
-  'couch-url': z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }),
-  'db-name': z.string().regex(/^[a-z][a-z0-9_$()+/-]*$/, 'must be a valid CouchDB database name').default('elastic-thought'),
+  'couch-url': CouchUrl,
+  'db-name': DbName,
   'blob-store-url': z.string().min(1, 'is required'),
   nsqd: z.array(z.string()).default([]),
   nsqlookupd: z.array(z.string()).default([]),
   topic: z.string().default('elastic-thought'),
   channel: z.string().default('elastic-thought-worker'),
-  concurrency: Count('concurrency', 256).default(1),
-  'caffe-bin': z.string().min(1).optional(),
-  gpu: z.string().regex(/^(all|\d+(,\d+)*)$/, 'must be a device id, a list like 0,1, or all').optional(),
+  concurrency: PositiveInt('concurrency', 256).default(1),
   'work-dir': z.string().min(1).optional(),
-  'max-attempts': Count('max-attempts', 100).default(3),
-  'lease-seconds': Count('lease-seconds', 86_400).default(60),
   'grace-seconds': z.coerce.number({ error: 'must be a number' }).min(0, 'must be 0 or more').max(86_400).default(30),
-  'allow-private-urls': z.boolean().default(false),
-  'max-upload-mb': Count('max-upload-mb', 1024 * 1024).default(2048),
   'worker-id': z.string().min(1).max(200).optional(),
-  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
   'exit-when-idle': z.coerce.number({ error: 'must be a number of seconds' }).gt(0, 'must be more than 0 seconds').max(30 * 86_400).optional(),
-  'metrics-port': MetricsPort.optional(),
-  'metrics-host': z.string().min(1).default('127.0.0.1')
+  ...JobFlagValues
 })
 
 export interface WorkerConfig {
@@ -91,12 +71,7 @@ export function loadWorkerConfig (argv: string[], env: NodeJS.ProcessEnv, tmp: s
     throw new ConfigError(`invalid --${flag}: ${message}`)
   }
   const v = parsed.data
-  let blobStore: BlobStoreConfig
-  try {
-    blobStore = blobStoreConfigFromUrl(v['blob-store-url'], { region: env.AWS_REGION, accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN })
-  } catch (err) {
-    throw new ConfigError(`invalid --blob-store-url: ${err instanceof Error ? err.message : String(err)}`)
-  }
+  const blobStore = blobStoreFromFlag(v['blob-store-url'], env)
   if (blobStore.kind === 'memory') throw new ConfigError('invalid --blob-store-url: a worker needs the store the server uses, not memory:')
   const useNsq = v.nsqd.length > 0 || v.nsqlookupd.length > 0
   const scheduler = SchedulerConfig.safeParse(useNsq
