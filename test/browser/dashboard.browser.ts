@@ -243,6 +243,19 @@ describe('web dashboard in Chromium', () => {
     await page.locator('table[data-resource="classify-job"] tr[data-state="finished_successfully"]').waitFor()
   })
 
+  it('cancels a running training job from its page', async () => {
+    await page.getByRole('link', { name: 'Training', exact: true }).click()
+    await page.getByRole('button', { name: 'Start training' }).click()
+    await page.waitForURL(/#\/training-jobs\/[0-9a-f]+$/)
+    await page.locator('h1 .state-processing').waitFor({ timeout: 30_000 })
+    // The page asks before stopping a run.
+    page.once('dialog', (dialog) => { dialog.accept().catch(() => {}) })
+    await page.getByRole('button', { name: 'Cancel training' }).click()
+    await page.locator('h1 .state-cancelled').waitFor({ timeout: 15_000 })
+    expect(await page.getByRole('button', { name: 'Cancel training' }).count()).toBe(0)
+    await shot('training-cancelled')
+  })
+
   it('falls back to polling when the event stream cannot be opened', async () => {
     const other = await browser.newContext({ viewport: { width: 800, height: 900 } })
     try {
