@@ -3,7 +3,7 @@ import { createRequire } from 'node:module'
 import type * as KoffiModule from 'koffi'
 import type { Kernels } from './kernels.js'
 import { TaskPool } from './task-pool.js'
-import { setTaskSgemm, SGEMM_SIGNATURE, type NativeSgemm, type TaskArgs, type TaskName } from './tasks.js'
+import { SGEMM_SIGNATURE, type NativeSgemm, type TaskArgs, type TaskName } from './tasks.js'
 import { checkGemm } from './ts-kernels.js'
 
 // CBLAS enum values (cblas.h): they are part of the C ABI, identical in every implementation.
@@ -11,10 +11,12 @@ const ROW_MAJOR = 101
 const NO_TRANS = 111
 const TRANS = 112
 
-// Below this many outputs OpenBLAS's own threading costs more than it gains on this kind of
-// machine (measured: a 20×25 weight gradient over K=36,864 takes 0.58 ms on one thread and
-// 1.14 ms on two), so such products run single-threaded.
-const MIN_THREADED_OUTPUTS = 8192
+// Products of at least this many multiply-adds are split over the pool's threads (about 20 µs
+// of work single-threaded); smaller ones run on the calling thread.
+const MIN_SPLIT_WORK = 1 << 21
+// Rows or columns of C per item of a split product: each item repacks the other operand, so
+// items much thinner than this cost more in packing than they gain in balance.
+const SPLIT_BLOCK = 64
 
 type Sgemv = (order: number, ta: number, M: number, N: number, alpha: number, A: Float32Array, lda: number,
   x: Float32Array, incx: number, beta: number, y: Float32Array, incy: number) => void
@@ -39,12 +41,20 @@ interface BlasLibrary {
   readonly koffi: string
   readonly sgemv: Sgemv
   readonly setThreads: ((n: number) => void) | undefined
+  /** Safe to call from several threads at once: OpenBLAS built with threading (not SINGLE_THREADED). */
+  readonly concurrent: boolean
   readonly unload: () => void
 }
 
 /**
  * The fast path: cblas_sgemm/cblas_sgemv from a system CBLAS (Debian's libopenblas0-pthread),
  * loaded at run time through koffi. Typed arrays are passed by pointer, without copies.
+ *
+ * OpenBLAS runs single-threaded; the kernels' own pool spreads the work instead, calling it
+ * from every thread at once (large products in stripes, the layers' tasks per image). Its
+ * threads claim work as they get a core, where OpenBLAS's threads wait for each other by
+ * spinning: on a loaded machine that spinning took 1.5 ms of CPU for LeNet's ip1 (0.5 ms of
+ * work). Only an OpenBLAS known to be thread-safe is called from several threads.
  */
 export class BlasKernels implements Kernels {
   readonly name = 'blas'
@@ -52,19 +62,15 @@ export class BlasKernels implements Kernels {
   readonly description: string
   readonly smallProductsFast = true
   private lib: BlasLibrary | undefined
-  private currentThreads = -1
   private readonly pool: TaskPool
 
   constructor (options: { threads: number }) {
     this.lib = loadBlas()
-    this.threads = this.lib.setThreads === undefined ? 1 : Math.max(1, options.threads)
-    // GEMMs use OpenBLAS's own threads; the pool runs the layers' data-parallel tasks, some of
-    // which call OpenBLAS themselves (one thread per call) from every thread of the pool.
-    this.pool = new TaskPool(Math.max(1, options.threads), { native: { koffi: this.lib.koffi, library: this.lib.file } })
-    setTaskSgemm(this.lib.sgemm)
+    this.lib.setThreads?.(1)
+    this.threads = this.lib.concurrent ? Math.max(1, options.threads) : 1
+    this.pool = new TaskPool(this.threads, { native: { sgemm: this.lib.sgemm, koffi: this.lib.koffi, library: this.lib.file } })
     const why = this.pool.problem === undefined ? '' : `; worker threads unavailable: ${this.pool.problem}`
     this.description = `blas (${this.lib.config}, ${this.lib.file}, ${this.threads} thread${this.threads === 1 ? '' : 's'}${why})`
-    this.useThreads(this.threads)
   }
 
   gemm (transA: boolean, transB: boolean, M: number, N: number, K: number,
@@ -80,7 +86,13 @@ export class BlasKernels implements Kernels {
       }
       return
     }
-    this.useThreads(M * N < MIN_THREADED_OUTPUTS ? 1 : this.threads)
+    if (M * N * K >= MIN_SPLIT_WORK && this.pool.parallel) {
+      // Stripes across the longer side of C; the task runs inline when an array is not shared.
+      const byRows = M > N
+      const items = Math.ceil((byRows ? M : N) / SPLIT_BLOCK)
+      this.pool.run('sgemm', items, M * N * K, byRows, SPLIT_BLOCK, transA, transB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc)
+      return
+    }
     lib.sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, M, N, K, alpha,
       view(A, aOff), lda, view(B, bOff), ldb, beta, view(C, cOff), ldc)
   }
@@ -98,14 +110,10 @@ export class BlasKernels implements Kernels {
       for (let i = yOff, end = yOff + ylen; i < end; i++) y[i] = beta === 0 ? 0 : beta * y[i]!
       return
     }
-    this.useThreads(M * N < MIN_THREADED_OUTPUTS * 16 ? 1 : this.threads)
     lib.sgemv(ROW_MAJOR, transA ? TRANS : NO_TRANS, M, N, alpha, view(A, aOff), N, view(x, xOff), 1, beta, view(y, yOff), 1)
   }
 
   run<T extends TaskName> (task: T, n: number, work: number, ...args: TaskArgs<T>): void {
-    // Tasks that call OpenBLAS do so from each thread of the pool at once: its own threads
-    // would only compete with them.
-    this.useThreads(1)
     this.pool.run(task, n, work, ...args)
   }
 
@@ -119,12 +127,6 @@ export class BlasKernels implements Kernels {
   private library (): BlasLibrary {
     if (this.lib === undefined) throw new Error('BLAS kernels used after close()')
     return this.lib
-  }
-
-  private useThreads (n: number): void {
-    if (n === this.currentThreads || this.lib?.setThreads === undefined) return
-    this.lib.setThreads(n)
-    this.currentThreads = n
   }
 }
 
@@ -175,7 +177,9 @@ export function loadBlas (): BlasLibrary {
       const getCore = optionalFunc(handle, 'const char *openblas_get_corename()') as (() => string) | undefined
       const core = getCore === undefined ? '' : `, ${getCore().trim()} kernels`
       const config = getConfig === undefined ? 'CBLAS' : `OpenBLAS ${getConfig().trim()}${core}`
-      loaded = { file, config, sgemm, koffi: koffiPath, sgemv, setThreads, unload: () => handle.unload() }
+      // A threaded OpenBLAS serialises what must be; a serial build or another CBLAS may not.
+      const concurrent = getConfig !== undefined && setThreads !== undefined && !config.includes('SINGLE_THREADED')
+      loaded = { file, config, sgemm, koffi: koffiPath, sgemv, setThreads, concurrent, unload: () => handle.unload() }
       return loaded
     } catch (err) {
       failures.push(`${file}: ${errorText(err)}`)

@@ -1,5 +1,5 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads'
-import { SGEMM_SIGNATURE, TASKS, WORKER_CONSTANTS, WORKER_FUNCTIONS, WORKER_LOOKUP, type TaskArgs, type TaskName } from './tasks.js'
+import { SGEMM_SIGNATURE, setTaskSgemm, TASKS, WORKER_CONSTANTS, WORKER_FUNCTIONS, WORKER_LOOKUP, type NativeSgemm, type TaskArgs, type TaskName } from './tasks.js'
 
 // Control words shared with each worker (Int32Array over a SharedArrayBuffer).
 const REQUEST = 0
@@ -34,16 +34,20 @@ interface TaskMessage {
   args: unknown[]
 }
 
-/** Native code the workers load at start (for tasks that call BLAS): koffi's path and the library. */
-export interface WorkerNative {
+/**
+ * The native BLAS of a pool's tasks: cblas_sgemm as bound on the calling thread, and what the
+ * workers load at start to bind the same library (koffi's path and the library's file).
+ */
+export interface TaskNative {
+  readonly sgemm: NativeSgemm
   readonly koffi: string
   readonly library: string
 }
 
 /** TaskPool construction options. */
 export interface TaskPoolOptions {
-  /** BLAS for the workers to bind as impl.sgemm (see tasks.ts). */
-  readonly native?: WorkerNative | undefined
+  /** BLAS for the tasks to call as impl.sgemm on every thread (see tasks.ts); portable GEMM without. */
+  readonly native?: TaskNative | undefined
   /** The calling thread only waits and every chunk of a parallel task runs in a worker (tests). */
   readonly workersOnly?: boolean | undefined
 }
@@ -69,10 +73,12 @@ export class TaskPool {
   private readonly done: Int32Array
   private stamp = 0
   private readonly workersOnly: boolean
+  private readonly sgemm: NativeSgemm | undefined
 
   constructor (threads: number, options: TaskPoolOptions = {}) {
     this.threads = Math.max(1, Math.floor(threads))
     this.workersOnly = options.workersOnly ?? false
+    this.sgemm = options.native?.sgemm
     this.done = new Int32Array(new SharedArrayBuffer(4 * this.threads * CHUNKS_PER_THREAD))
     if (this.threads > 1) this.start(this.threads - 1, options.native)
   }
@@ -88,6 +94,7 @@ export class TaskPool {
    */
   run<T extends TaskName> (task: T, n: number, work: number, ...args: TaskArgs<T>): void {
     const fn = TASKS[task] as (start: number, end: number, ...rest: unknown[]) => void
+    setTaskSgemm(this.sgemm)
     const parts = this.slots.length === 0 || n < 2 || work < MIN_PARALLEL_WORK || !allShared(args)
       ? 1
       : Math.min(this.slots.length + 1, n)
@@ -123,8 +130,8 @@ export class TaskPool {
       }
     }
     // No chunk is taken from here on; wait for those that were (even after a local failure:
-    // the workers write into the same arrays).
-    const claimed = closeClaims(this.claim, tag, chunks)
+    // the workers write into the same arrays). With workersOnly, the workers take them all.
+    const claimed = this.workersOnly ? chunks : closeClaims(this.claim, tag, chunks)
     const rerun: number[] = []
     let timedOut = false
     for (let c = 0; c < claimed; c++) {
@@ -160,13 +167,13 @@ export class TaskPool {
     this.slots = []
   }
 
-  private start (count: number, native: WorkerNative | undefined): void {
+  private start (count: number, native: TaskNative | undefined): void {
     const source = workerSource()
     try {
       for (let i = 0; i < count; i++) {
         const ctrl = new Int32Array(new SharedArrayBuffer(4 * 2))
         const { port1, port2 } = new MessageChannel()
-        const workerData = { ctrl, port: port2, claim: this.claim, done: this.done, native }
+        const workerData = { ctrl, port: port2, claim: this.claim, done: this.done, native: native === undefined ? undefined : { koffi: native.koffi, library: native.library } }
         const worker = new Worker(source, { eval: true, workerData, transferList: [port2] })
         // A forgotten close() must not keep the process alive.
         worker.unref()
@@ -277,10 +284,9 @@ for (;;) {
         fn(Math.floor(c * m.n / m.chunks), Math.floor((c + 1) * m.n / m.chunks), ...m.args);
         Atomics.store(done, c, m.stamp);
       } catch (err) {
+        // Keep claiming: the calling thread may be waiting for every chunk (workersOnly).
         port.postMessage(String(err && err.stack || err));
         Atomics.store(done, c, -m.stamp);
-        Atomics.notify(done, c);
-        break;
       }
       Atomics.notify(done, c);
     }

@@ -28,13 +28,15 @@ const TASK_FUNCTIONS = {
 /**
  * The functions the tasks call, reached through this object rather than as imports: test
  * runners (vite) rewrite imported names inside function bodies, which would break their
- * source text in a worker. The worker program defines the same object over the same functions,
- * and `sgemm` when its pool runs BLAS tasks; on this thread, setTaskSgemm() provides it.
+ * source text in a worker. The worker program defines the same object over the same functions.
+ * `sgemm` is the native BLAS of the pool running the task, undefined for the portable path:
+ * a BLAS pool's workers bind it at start, and TaskPool sets it on the calling thread for each
+ * run (setTaskSgemm), so every thread of one pool computes products the same way.
  */
 const impl: typeof TASK_FUNCTIONS & { sgemm: NativeSgemm | undefined } = { ...TASK_FUNCTIONS, sgemm: undefined }
 
-/** The native cblas_sgemm for tasks run on this thread with `native` set (BlasKernels sets it on load). */
-export function setTaskSgemm (sgemm: NativeSgemm): void {
+/** The native cblas_sgemm for the tasks this thread runs next, or undefined for the portable GEMM. */
+export function setTaskSgemm (sgemm: NativeSgemm | undefined): void {
   impl.sgemm = sgemm
 }
 
@@ -58,13 +60,13 @@ export const TASKS = {
   /**
    * Convolution forward by row unfolding (see unfoldRows) of images [i0, i1): each image is
    * unfolded into this thread's scratch, then one GEMM per group and kernel row writes or adds
-   * into its M×outH×outW top, through native BLAS (`native`, one thread per call) or the
-   * portable GEMM. `wr` holds the weights as kH blocks of M rows of lda = Kr (+1) floats,
+   * into its M×outH×outW top, through the pool's native BLAS (impl.sgemm, one OpenBLAS thread
+   * per call) or else the portable GEMM. `wr` holds the weights as kH blocks of M rows of lda = Kr (+1) floats,
    * Kr = channels/group·kW. With `onesRow` (group 1 with a bias), column Kr of block 0 is the
    * bias and meets a row of ones after the unfolded rows; otherwise a given `bias` is written
    * first and the products add to it.
    */
-  convRows: (i0: number, i1: number, native: boolean, g: ConvGeometry, x: Float32Array, inDim: number, y: Float32Array,
+  convRows: (i0: number, i1: number, g: ConvGeometry, x: Float32Array, inDim: number, y: Float32Array,
     M: number, group: number, wr: Float32Array, bias: Float32Array | undefined, onesRow: boolean): void => {
     const kernelRows = g.channels * g.kernelW
     const ld = (g.height + 2 * g.padH) * g.outW
@@ -75,7 +77,6 @@ export const TASKS = {
     const rows = impl.threadScratch((kernelRows + 1) * ld)
     if (onesRow) rows.fill(1, kernelRows * ld, kernelRows * ld + N)
     const sgemm = impl.sgemm
-    if (native && sgemm === undefined) throw new Error('convRows: no native BLAS on this thread')
     const [pa, pb] = impl.threadPackBuffers()
     for (let b = i0; b < i1; b++) {
       impl.unfoldRows(g, x, b * inDim, rows, 0, ld)
@@ -89,7 +90,7 @@ export const TASKS = {
           const aOff = (kh * M + gi * Mg) * lda
           const bOff = gi * Kr * ld + kh * g.dilationH * g.outW
           const cOff = yOff + gi * Mg * N
-          if (sgemm !== undefined && native) {
+          if (sgemm !== undefined) {
             sgemm(101, 111, 111, Mg, N, K, 1, wr.subarray(aOff), lda, rows.subarray(bOff), ld, beta, y.subarray(cOff), N)
           } else {
             impl.scaleMatrix(y, cOff, Mg, N, N, beta)
@@ -97,6 +98,28 @@ export const TASKS = {
           }
         }
       }
+    }
+  },
+  /**
+   * One stripe of C = alpha·op(A)·op(B) + beta·C through the pool's native BLAS: rows
+   * [s0·block, s1·block) of C (byRows) or those columns, clipped to M or N. Each thread calls
+   * single-threaded OpenBLAS: the pool, not OpenBLAS's own spinning threads, spreads the work.
+   */
+  sgemm: (s0: number, s1: number, byRows: boolean, block: number, transA: boolean, transB: boolean, M: number, N: number, K: number,
+    alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number,
+    beta: number, C: Float32Array, cOff: number, ldc: number): void => {
+    const sgemm = impl.sgemm
+    if (sgemm === undefined) throw new Error('sgemm task: no native BLAS on this thread')
+    const ta = transA ? 112 : 111
+    const tb = transB ? 112 : 111
+    if (byRows) {
+      const lo = s0 * block
+      const hi = Math.min(M, s1 * block)
+      if (hi > lo) sgemm(101, ta, tb, hi - lo, N, K, alpha, A.subarray(aOff + (transA ? lo : lo * lda)), lda, B.subarray(bOff), ldb, beta, C.subarray(cOff + lo * ldc), ldc)
+    } else {
+      const lo = s0 * block
+      const hi = Math.min(N, s1 * block)
+      if (hi > lo) sgemm(101, ta, tb, M, hi - lo, K, alpha, A.subarray(aOff), lda, B.subarray(bOff + (transB ? lo * ldb : lo)), ldb, beta, C.subarray(cOff + lo), ldc)
     }
   },
   scatter: (m0: number, m1: number, out: Float32Array, y: Float32Array, b0: number, bc: number, M: number, N: number, bias: Float32Array | undefined): void => {

@@ -226,7 +226,7 @@ export class ConvolutionLayer extends BaseLayer {
     this.rearrangeWeights(onesRow ? bias : undefined)
     const batch = xb.dim(0)
     const work = batch * M * g.outH * g.outW * (this.channels / this.group) * g.kernelH * g.kernelW
-    k.run('convRows', batch, work, k.name === 'blas', g, xb.data, this.channels * g.height * g.width, at(top, 0).data,
+    k.run('convRows', batch, work, g, xb.data, this.channels * g.height * g.width, at(top, 0).data,
       M, this.group, this.rowWeights, bias, onesRow)
     this.colHoldsBatch = false
   }

@@ -105,7 +105,7 @@ describe('TaskPool', () => {
       const [images, M] = [5, 4]
       const inDim = rowsConv.channels * rowsConv.height * rowsConv.width
       const Kr = rowsConv.channels / group * rowsConv.kernelW
-      compare('convRows', images, [false, rowsConv, shared(images * inDim), inDim, shared(images * M * rowsConv.outH * rowsConv.outW),
+      compare('convRows', images, [rowsConv, shared(images * inDim), inDim, shared(images * M * rowsConv.outH * rowsConv.outW),
         M, group, shared(rowsConv.kernelH * M * (Kr + 1)), shared(M), onesRow], [5])
     }
   })
@@ -142,33 +142,65 @@ describe('TaskPool', () => {
     compare('gather', 6, [shared(4 * 6 * 10), shared(6 * 3 * 10), 1, 3, 6, 10], [1])
   })
 
-  it.runIf(withBlas)('runs BLAS tasks in workers that bind OpenBLAS; a worker without it fails and its chunks are rerun inline', () => {
+  it.runIf(withBlas)('runs BLAS tasks in workers that bind OpenBLAS; a worker that cannot gets its chunks rerun inline', () => {
     const lib = loadBlas()
-    setTaskSgemm(lib.sgemm)
+    const native = { sgemm: lib.sgemm, koffi: lib.koffi, library: lib.file }
     const [images, M] = [9, 6]
     const inDim = rowsConv.channels * rowsConv.height * rowsConv.width
     const out = rowsConv.outH * rowsConv.outW
-    const args = (): TaskArgs<'convRows'> => [true, rowsConv, shared(images * inDim), inDim, shared(images * M * out), M, 1,
-      shared(rowsConv.kernelH * M * (rowsConv.channels * rowsConv.kernelW + 1)), shared(M), true]
-    const native = new TaskPool(2, { workersOnly: true, native: { koffi: lib.koffi, library: lib.file } })
-    const plain = new TaskPool(2, { workersOnly: true })
-    try {
-      for (const p of [native, plain]) {
-        const a = args()
-        const copy = Float32Array.from(a[4])
-        TASKS.convRows(0, images, ...a.map((v) => (v === a[4] ? copy : v)) as TaskArgs<'convRows'>)
-        const before = Float32Array.from(a[4])
-        p.run('convRows', images, HUGE, ...a)
-        expect(Array.from(a[4])).toEqual(Array.from(copy))
-        expect(Array.from(a[4])).not.toEqual(Array.from(before))
+    const input = shared(images * inDim)
+    const weights = shared(rowsConv.kernelH * M * (rowsConv.channels * rowsConv.kernelW + 1))
+    const bias = shared(M)
+    /** convRows on a fresh output through `pool` (inline with `sgemm` when no pool). */
+    const convRows = (pool: TaskPool | undefined, sgemm?: typeof lib.sgemm): Float32Array => {
+      const y = shared(images * M * out)
+      if (pool === undefined) {
+        setTaskSgemm(sgemm)
+        TASKS.convRows(0, images, rowsConv, input, inDim, y, M, 1, weights, bias, true)
+      } else {
+        pool.run('convRows', images, HUGE, rowsConv, input, inDim, y, M, 1, weights, bias, true)
       }
-      expect(native.problem).toBeUndefined()
-      expect(native.parallel).toBe(true)
-      expect(plain.problem).toMatch(/convRows task failed in a worker thread: .*no native BLAS/)
-      expect(plain.parallel).toBe(false)
+      return y
+    }
+    const nativePool = new TaskPool(2, { workersOnly: true, native })
+    const plainPool = new TaskPool(2, { workersOnly: true })
+    const brokenPool = new TaskPool(2, { workersOnly: true, native: { ...native, koffi: '/nonexistent/koffi.node' } })
+    try {
+      const nativeInline = convRows(undefined, lib.sgemm)
+      const portableInline = convRows(undefined, undefined)
+      expect(Array.from(convRows(nativePool))).toEqual(Array.from(nativeInline))
+      expect(Array.from(convRows(plainPool))).toEqual(Array.from(portableInline))
+      expectNear(nativeInline, portableInline)
+      expect(nativePool.problem).toBeUndefined()
+      expect(plainPool.problem).toBeUndefined()
+      // The broken pool's worker fails every chunk; the calling thread redoes them with BLAS.
+      expect(Array.from(convRows(brokenPool))).toEqual(Array.from(nativeInline))
+      expect(brokenPool.problem).toMatch(/convRows task failed in a worker thread: .*BLAS did not load in this worker/)
+      expect(brokenPool.parallel).toBe(false)
+      // The sgemm task: stripes of rows and of columns, with leading dimensions and beta.
+      for (const byRows of [true, false]) {
+        const [m, n, k] = [70, 90, 33]
+        const A = shared(k * 75)
+        const B = shared(k * 95)
+        const C = shared(m * 100)
+        const want = Float32Array.from(C)
+        setTaskSgemm(lib.sgemm)
+        TASKS.sgemm(0, 1, byRows, byRows ? m : n, true, false, m, n, k, 0.5, A, 0, 75, B, 0, 95, 0.25, want, 0, 100)
+        nativePool.run('sgemm', Math.ceil((byRows ? m : n) / 8), HUGE, byRows, 8, true, false, m, n, k, 0.5, A, 0, 75, B, 0, 95, 0.25, C, 0, 100)
+        expectNear(C, want)
+      }
+      expect(nativePool.problem).toBeUndefined()
     } finally {
-      native.close()
-      plain.close()
+      nativePool.close()
+      plainPool.close()
+      brokenPool.close()
     }
   })
 })
+
+function expectNear (a: Float32Array, b: Float32Array): void {
+  expect(a.length).toBe(b.length)
+  let worst = 0
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] ?? 0) - (b[i] ?? 0)) / (1 + Math.abs(b[i] ?? 0)))
+  expect(worst).toBeLessThan(1e-5)
+}
