@@ -76,7 +76,7 @@ describe('a worker killed mid-training', () => {
     // The orphaned engine notices its worker is gone and stops.
     await until('the first worker\'s engine to exit', async () => processesIn(join(root, 'first')).length === 0, 10_000)
 
-    await startWorker('second')
+    const second = await startWorker('second')
     await until('the job to finish', async () => (await get(`/training-jobs/${job.id}`))['processing-state'] !== 'processing' && (await get(`/training-jobs/${job.id}`))['worker-id'] === 'second', 120_000)
     const done = await get(`/training-jobs/${job.id}`)
     expect(done['processing-state'], done['processing-log']).toBe('finished_successfully')
@@ -86,6 +86,9 @@ describe('a worker killed mid-training', () => {
     expect(log).toContain('Optimization Done.')
     const iterations = done.snapshots.map((s) => s.iteration)
     expect(iterations).toContain(4000)
+    // Leave no worker behind to take the next test's jobs.
+    second.child.kill('SIGTERM')
+    await second.exited
   }, 180_000)
 
   it('SIGTERM lets running work finish within the grace period, then returns the job to the queue; the worker exits 0', async () => {
