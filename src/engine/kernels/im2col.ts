@@ -97,34 +97,59 @@ export function col2im (g: ConvGeometry, src: Float32Array, srcOff: number, ld: 
 
 /**
  * im2col for the common dense case (no padding, stride 1, no dilation: LeNet, most unpadded
- * layers). Rows are short there, so the general loop's per-row bookkeeping costs a third of
- * the time; a separate small function also optimises better in V8.
+ * layers). Rows are short there, so loop bookkeeping is most of the cost: a separate small
+ * function optimises better in V8, and copying eight values per step halves the rest (LeNet's
+ * conv2 batch, 2 M floats: 2.7 ms one value per step, 1.3 ms eight).
  */
 export function im2colDense (channels: number, height: number, width: number, kernelH: number, kernelW: number, outH: number, outW: number,
   src: Float32Array, srcOff: number, dst: Float32Array, dstOff: number, ld: number): void {
+  const w8 = outW - 7
   let row = dstOff
   for (let c = 0; c < channels; c++) {
     const plane = srcOff + c * height * width
     for (let kh = 0; kh < kernelH; kh++) {
       for (let kw = 0; kw < kernelW; kw++, row += ld) {
         for (let oh = 0, o = row, s = plane + kh * width + kw; oh < outH; oh++, o += outW, s += width) {
-          for (let ow = 0; ow < outW; ow++) dst[o + ow] = src[s + ow]!
+          let ow = 0
+          for (; ow < w8; ow += 8) {
+            dst[o + ow] = src[s + ow]!
+            dst[o + ow + 1] = src[s + ow + 1]!
+            dst[o + ow + 2] = src[s + ow + 2]!
+            dst[o + ow + 3] = src[s + ow + 3]!
+            dst[o + ow + 4] = src[s + ow + 4]!
+            dst[o + ow + 5] = src[s + ow + 5]!
+            dst[o + ow + 6] = src[s + ow + 6]!
+            dst[o + ow + 7] = src[s + ow + 7]!
+          }
+          for (; ow < outW; ow++) dst[o + ow] = src[s + ow]!
         }
       }
     }
   }
 }
 
-/** col2im for the dense case of im2colDense (the caller has zeroed the image). */
+/** col2im for the dense case of im2colDense (the caller has zeroed the image), eight sums per step likewise. */
 export function col2imDense (channels: number, height: number, width: number, kernelH: number, kernelW: number, outH: number, outW: number,
   src: Float32Array, srcOff: number, ld: number, dst: Float32Array, dstOff: number): void {
+  const w8 = outW - 7
   let row = srcOff
   for (let c = 0; c < channels; c++) {
     const plane = dstOff + c * height * width
     for (let kh = 0; kh < kernelH; kh++) {
       for (let kw = 0; kw < kernelW; kw++, row += ld) {
         for (let oh = 0, o = row, d = plane + kh * width + kw; oh < outH; oh++, o += outW, d += width) {
-          for (let ow = 0; ow < outW; ow++) dst[d + ow]! += src[o + ow]!
+          let ow = 0
+          for (; ow < w8; ow += 8) {
+            dst[d + ow]! += src[o + ow]!
+            dst[d + ow + 1]! += src[o + ow + 1]!
+            dst[d + ow + 2]! += src[o + ow + 2]!
+            dst[d + ow + 3]! += src[o + ow + 3]!
+            dst[d + ow + 4]! += src[o + ow + 4]!
+            dst[d + ow + 5]! += src[o + ow + 5]!
+            dst[d + ow + 6]! += src[o + ow + 6]!
+            dst[d + ow + 7]! += src[o + ow + 7]!
+          }
+          for (; ow < outW; ow++) dst[d + ow]! += src[o + ow]!
         }
       }
     }
