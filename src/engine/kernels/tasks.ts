@@ -61,10 +61,10 @@ export const TASKS = {
    * Convolution forward by row unfolding (see unfoldRows) of images [i0, i1): each image is
    * unfolded into this thread's scratch, then one GEMM per group and kernel row writes or adds
    * into its M×outH×outW top, through the pool's native BLAS (impl.sgemm, one OpenBLAS thread
-   * per call) or else the portable GEMM. `wr` holds the weights as kH blocks of M rows of lda = Kr (+1) floats,
-   * Kr = channels/group·kW. With `onesRow` (group 1 with a bias), column Kr of block 0 is the
-   * bias and meets a row of ones after the unfolded rows; otherwise a given `bias` is written
-   * first and the products add to it.
+   * per call) or else the portable GEMM. `wr` holds the weights as kH blocks of M rows of
+   * lda = Kr (+ 1) floats, Kr = channels/group·kW. With `onesRow` (group 1 with a bias), column
+   * Kr of block 0 is the bias and meets a row of ones after the unfolded rows; otherwise a
+   * given `bias` is written first and the products add to it.
    */
   convRows: (i0: number, i1: number, g: ConvGeometry, x: Float32Array, inDim: number, y: Float32Array,
     M: number, group: number, wr: Float32Array, bias: Float32Array | undefined, onesRow: boolean): void => {
