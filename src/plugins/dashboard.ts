@@ -10,7 +10,7 @@ export interface DashboardOptions {
   root: string
 }
 
-/** Header the dashboard sends with every API request (see the onSend hook below). */
+/** Header the dashboard sends with every API request (see the 401 case in error-handler.ts). */
 export const DASHBOARD_CLIENT_HEADER = 'x-elastic-thought-client'
 
 // Everything the dashboard loads comes from this server: no inline script or style, no CDN.
@@ -51,12 +51,6 @@ function secure (reply: FastifyReply): void {
  * build, `/` answers 503 naming the command that builds it.
  */
 export default fp(async function dashboard (app: FastifyInstance, options: DashboardOptions) {
-  // A 401 with `WWW-Authenticate: Basic` makes browsers pop up their own login dialog over
-  // the dashboard's sign-in form; the dashboard marks its requests so the header is left out.
-  app.addHook('onSend', async (request, reply) => {
-    if (reply.statusCode === 401 && request.headers[DASHBOARD_CLIENT_HEADER] !== undefined) reply.removeHeader('www-authenticate')
-  })
-
   if (!existsSync(path.join(options.root, 'index.html'))) {
     app.get('/', { schema: { hide: true } }, async (_request, reply) => {
       secure(reply)

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod'
 import { AppError } from '../lib/errors.js'
+import { DASHBOARD_CLIENT_HEADER } from './dashboard.js'
 
 interface ErrorBody {
   statusCode: number
@@ -23,6 +24,9 @@ export function body (statusCode: number, code: string, message: string, details
  */
 export default fp(async function errorHandler (app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    // A 401 with `WWW-Authenticate: Basic` makes browsers pop up their own login dialog over
+    // the dashboard's sign-in form; the dashboard marks its requests so the header is left out.
+    if (err.statusCode === 401 && request.headers[DASHBOARD_CLIENT_HEADER] !== undefined) reply.removeHeader('www-authenticate')
     if (err instanceof AppError) {
       if (err.statusCode >= 500) request.log.error({ err }, 'request failed')
       return reply.code(err.statusCode).send(body(err.statusCode, err.code, err.message, err.details))

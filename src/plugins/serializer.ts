@@ -11,11 +11,27 @@ type Serialize = (data: unknown) => string
  */
 export function compileFastSerializer (schema: z.ZodType): Serialize | null {
   try {
-    const json = z.toJSONSchema(schema, { io: 'output', target: 'draft-7', unrepresentable: 'throw' })
+    const json = withoutFormats(z.toJSONSchema(schema, { io: 'output', target: 'draft-7', unrepresentable: 'throw' }))
     return fastJson(json as Parameters<typeof fastJson>[0]) as Serialize
   } catch {
     return null
   }
+}
+
+/**
+ * Drops `format` keywords. fast-json-stringify checks a `date-time` string against its format
+ * on every response, nine times per job document; our timestamps are ISO strings we wrote, so
+ * the check buys nothing on output (inputs are validated by zod).
+ */
+function withoutFormats (node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutFormats)
+  if (typeof node !== 'object' || node === null) return node
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'format' && typeof value === 'string') continue
+    out[key] = withoutFormats(value)
+  }
+  return out
 }
 
 /**
