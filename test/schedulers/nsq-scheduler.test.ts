@@ -82,20 +82,22 @@ describe('NsqScheduler (against the NSQ protocol test peer)', () => {
     const peer = await startPeer()
     // Three slots: when 'silent' times out its first handler is still running, and the runtime
     // refuses deliveries beyond `concurrency` (the broker believes that slot is free again).
-    const s = scheduler({ nsqd: [peer.address], autoTouch: false, concurrency: 3 })
+    // A 2 s timeout and a 3.2 s first run leave room for timers that slip on a loaded machine:
+    // touches every 300 ms still land well inside each timeout window.
+    const s = scheduler({ nsqd: [peer.address], autoTouch: false, concurrency: 3, msgTimeoutMs: 2_000 })
     const attempts: Record<string, number[]> = {}
     const consumer = s.startConsumer(async (msg, d) => {
       const id = msg['doc-id-to-process']
       ;(attempts[id] ??= []).push(d.attempts)
       const touching = id === 'touches' ? setInterval(() => d.touch(), 300) : undefined
-      await sleep(d.attempts === 1 ? 1_600 : 10)
+      await sleep(d.attempts === 1 ? 3_200 : 10)
       clearInterval(touching)
       return done
     })
     await consumer.ready
     await s.schedule({ 'doc-id-to-process': 'silent' })
     await s.schedule({ 'doc-id-to-process': 'touches' })
-    await waitFor(() => consumer.running === 0 && (attempts.silent?.length ?? 0) === 2, 'both handlers', 5_000)
+    await waitFor(() => consumer.running === 0 && (attempts.silent?.length ?? 0) === 2, 'both handlers', 10_000)
     expect(attempts).toEqual({ silent: [1, 2], touches: [1] })
     expect(peer.counters.timedOut).toBe(1)
     // The late FIN of the timed-out delivery is refused by nsqd (E_FIN_FAILED), the redelivery's is not.
