@@ -1,3 +1,5 @@
+import { lookup as dnsLookup } from 'node:dns'
+import type { LookupAddress } from 'node:dns'
 import { BlockList, isIP } from 'node:net'
 
 /**
@@ -26,4 +28,29 @@ export function isPrivateAddress (address: string): boolean {
     return blocked.check(bare, 'ipv6')
   }
   return false
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
+
+/**
+ * A dns.lookup for undici's `connect.lookup` that refuses a host if ANY address it resolves
+ * to is private (connecting to the first public one would still let a second, private record
+ * be used on a retry), so DNS rebinding cannot slip past a check made before connecting.
+ * `allowedBy` completes the refusal message: what the operator must do to allow it.
+ */
+export function publicOnlyLookup (allowedBy: string): (hostname: string, options: object, callback: LookupCallback) => void {
+  return (hostname, options, callback) => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err !== null) { callback(err, []); return }
+      const bad = addresses.find((a) => isPrivateAddress(a.address))
+      if (bad !== undefined) {
+        const refusal: NodeJS.ErrnoException = new Error(`${hostname} resolves to ${bad.address}, a private, loopback or link-local address (${allowedBy})`)
+        refusal.code = 'ET_PRIVATE_ADDRESS'
+        callback(refusal, [])
+        return
+      }
+      if (Reflect.get(options, 'all') === true) callback(null, addresses)
+      else callback(null, addresses[0]?.address ?? '', addresses[0]?.family ?? 4)
+    })
+  }
 }

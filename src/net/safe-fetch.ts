@@ -1,10 +1,9 @@
 import { lookup as dnsLookup } from 'node:dns'
-import type { LookupAddress } from 'node:dns'
 import { Transform, pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
 import { Agent, request } from 'undici'
 import { PermanentJobError } from '../lib/errors.js'
-import { isPrivateAddress } from './address-policy.js'
+import { isPrivateAddress, publicOnlyLookup } from './address-policy.js'
 
 export interface SafeFetchOptions {
   allowPrivate: boolean
@@ -105,24 +104,7 @@ export class SafeFetcher {
   }
 }
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
-
-// Resolves like dns.lookup, then refuses if ANY resolved address is private: connecting to the
-// first public one would still let a second (private) record be used on a retry.
-function checkedLookup (hostname: string, options: object, callback: LookupCallback): void {
-  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err !== null) { callback(err, []); return }
-    const bad = addresses.find((a) => isPrivateAddress(a.address))
-    if (bad !== undefined) {
-      const refusal: NodeJS.ErrnoException = new Error(`${hostname} resolves to ${bad.address}, a private, loopback or link-local address (the server must be started with --allow-private-urls to allow this)`)
-      refusal.code = 'ET_PRIVATE_ADDRESS'
-      callback(refusal, [])
-      return
-    }
-    if (Reflect.get(options, 'all') === true) callback(null, addresses)
-    else callback(null, addresses[0]?.address ?? '', addresses[0]?.family ?? 4)
-  })
-}
+const checkedLookup = publicOnlyLookup('the server must be started with --allow-private-urls to allow this')
 
 function parseTarget (raw: string): URL {
   let url: URL

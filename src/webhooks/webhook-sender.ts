@@ -1,7 +1,5 @@
-import { lookup as dnsLookup } from 'node:dns'
-import type { LookupAddress } from 'node:dns'
 import { Agent, request } from 'undici'
-import { isPrivateAddress } from '../net/address-policy.js'
+import { isPrivateAddress, publicOnlyLookup } from '../net/address-policy.js'
 
 export interface WebhookSenderOptions {
   allowPrivate: boolean
@@ -80,24 +78,7 @@ export class WebhookSender {
   }
 }
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
-
-// The same check as the datafile fetcher's: every resolved address must be public, or a second
-// (private) record could be used when the first fails.
-function checkedLookup (hostname: string, options: object, callback: LookupCallback): void {
-  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err !== null) { callback(err, []); return }
-    const bad = addresses.find((a) => isPrivateAddress(a.address))
-    if (bad !== undefined) {
-      const refusal: NodeJS.ErrnoException = new Error(`${hostname} resolves to ${bad.address}, a private, loopback or link-local address (the server must be started with --allow-private-urls to send webhooks there)`)
-      refusal.code = 'ET_PRIVATE_ADDRESS'
-      callback(refusal, [])
-      return
-    }
-    if (Reflect.get(options, 'all') === true) callback(null, addresses)
-    else callback(null, addresses[0]?.address ?? '', addresses[0]?.family ?? 4)
-  })
-}
+const checkedLookup = publicOnlyLookup('the server must be started with --allow-private-urls to send webhooks there')
 
 function codeOf (err: unknown): string {
   const code: unknown = typeof err === 'object' && err !== null ? Reflect.get(err, 'code') : undefined
