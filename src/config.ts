@@ -50,6 +50,8 @@ export const PositiveInt = (what: string, max: number) => z.coerce.number({ erro
 export const CouchUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })
 export const DbName = z.string().regex(/^[a-z][a-z0-9_$()+/-]*$/, 'must be a valid CouchDB database name (lowercase, starting with a letter)').default('elastic-thought')
 
+export const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info')
+
 /** The schema of jobFlags' values, shared by the server's and the worker's config. */
 export const JobFlagValues = {
   'max-attempts': PositiveInt('max-attempts', 100).default(3),
@@ -58,7 +60,7 @@ export const JobFlagValues = {
   'caffe-bin': z.string().min(1).optional(),
   gpu: z.string().regex(/^(all|\d+(,\d+)*)$/, 'must be a device id, a list like 0,1, or all').optional(),
   'max-upload-mb': PositiveInt('max-upload-mb', 1024 * 1024).default(2048),
-  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+  'log-level': LogLevel,
   'metrics-port': z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0–65535').max(65535, 'must be 0–65535').optional(),
   'metrics-host': z.string().min(1).default('127.0.0.1')
 }

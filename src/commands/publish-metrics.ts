@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ConfigError, helpText, readFlags } from '../config.js'
+import { ConfigError, LogLevel, helpText, readFlags } from '../config.js'
 import type { FlagSpec } from '../config.js'
 import { CouchDatabase } from '../db/couch.js'
 import { createLogger } from '../lib/logger.js'
@@ -32,7 +32,7 @@ const RawPublish = z.object({
   region: z.string().regex(/^[a-z0-9-]+$/, 'must be a region name like eu-west-1').optional(),
   'cloudwatch-endpoint': z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }).optional(),
   once: z.boolean().default(false),
-  'log-level': z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info')
+  'log-level': LogLevel
 })
 
 /**
