@@ -51,10 +51,7 @@ export interface Deps {
   close: () => Promise<void>
 }
 
-/**
- * The only place implementations are chosen: builds every backend and service from the
- * parsed config, and closes them again in reverse order.
- */
+/** What a caller of createDeps may change beyond the config (tests, benchmarks). */
 export interface DepsOptions {
   /**
    * Run jobs in this process when the scheduler is in-process (default true). Off for tests
@@ -65,6 +62,10 @@ export interface DepsOptions {
   webhooks?: WebhookTuning | false
 }
 
+/**
+ * The only place implementations are chosen: builds every backend and service from the
+ * parsed config, and closes them again in reverse order.
+ */
 export async function createDeps (config: ServerConfig, logger: Logger, options: DepsOptions = {}): Promise<Deps> {
   const closers: Array<() => Promise<void>> = []
   try {
