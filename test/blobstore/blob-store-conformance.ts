@@ -19,6 +19,12 @@ export interface ConformanceTarget {
   requests?: () => number | Promise<number>
   /** Backend-specific leftovers after a failed put (temp files); must be empty. */
   leftovers?: () => Promise<string[]>
+  /**
+   * False when the test server itself cannot keep concurrent writes to one key apart, so the
+   * race case would test the server, not the store (s3rver writes objects in place; S3 does
+   * not, and the S3 store relies on S3 for it).
+   */
+  serverKeepsConcurrentPutsApart?: boolean
 }
 
 const MiB = 1024 * 1024
@@ -343,7 +349,7 @@ export function defineBlobStoreConformance (targets: ConformanceTarget[]): void 
       await expect(store.get(key, { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' })
     })
 
-    it('concurrent puts to one key leave exactly one complete value', async () => {
+    it.runIf(target.serverKeepsConcurrentPutsApart !== false)('concurrent puts to one key leave exactly one complete value', async () => {
       const key = `${ns}/race/k.bin`
       const bodies = Array.from({ length: 4 }, (_, i) => Buffer.concat([Buffer.from(`writer ${i}:`), randomBytes(MiB + i * 1000)]))
       const streams = bodies.map((body) => Readable.from(Array.from({ length: 8 }, (_, i) => body.subarray(Math.floor(i * body.length / 8), Math.floor((i + 1) * body.length / 8)))))

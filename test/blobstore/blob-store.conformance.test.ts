@@ -65,7 +65,8 @@ defineBlobStoreConformance([
     }),
     storesContentType: true,
     boundedMemory: true,
-    requests: async () => await s3.requests()
+    requests: async () => await s3.requests(),
+    serverKeepsConcurrentPutsApart: false
   },
   {
     name: 'cbfs (CBFS-compatible server)',
