@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import { z } from 'zod'
-import { ConfigError } from '../config.js'
+import { ConfigError, CouchUrl, DbName } from '../config.js'
 import type { FlagSpec } from '../config.js'
 import { parseCouchUrl, scrubUrl } from '../db/couch.js'
 import type { CouchLocation } from '../db/couch.js'
@@ -14,8 +14,8 @@ export const databaseFlags: FlagSpec[] = [
 ]
 
 const RawDatabase = z.object({
-  'couch-url': z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' }).optional(),
-  'db-name': z.string().regex(/^[a-z][a-z0-9_$()+/-]*$/, 'must be a valid CouchDB database name').default('elastic-thought'),
+  'couch-url': CouchUrl.optional(),
+  'db-name': DbName,
   'data-dir': z.string().min(1).default('data')
 })
 
