@@ -1,5 +1,5 @@
 import { PassThrough, Readable, Transform, addAbortSignal } from 'node:stream'
-import { ValidationError } from '../src/lib/errors.js'
+import { NotFoundError, ValidationError } from '../src/lib/errors.js'
 import type { BlobBody, BlobGetOptions } from './blob-store.js'
 
 // Big in-memory bodies are written in slices so an abort is noticed between them.
@@ -116,4 +116,15 @@ export function sliceStream (source: Readable, range: ByteRange): Readable {
   // emit an abort error; by then the slice is whole, so only earlier errors count.
   source.on('error', (err) => { if (!done) slicer.destroy(err) })
   return source.pipe(slicer)
+}
+
+/** `exists` for stores that learn it from `stat`: NotFoundError means no, any other error is thrown. */
+export async function existsByStat (stat: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await stat()
+    return true
+  } catch (err) {
+    if (err instanceof NotFoundError) return false
+    throw err
+  }
 }

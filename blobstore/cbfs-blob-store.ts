@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici'
 import { z } from 'zod'
 import { NotFoundError, UnavailableError, ValidationError } from '../src/lib/errors.js'
 import { assertSafeKey, assertSafePrefix, compareBlobKeys, isSafeKey } from './blob-key.js'
-import { abortReasonOr, byteRange, countingStream, emptyStream, isWholeRange, sliceStream, withSignal } from './blob-io.js'
+import { abortReasonOr, byteRange, countingStream, emptyStream, existsByStat, isWholeRange, sliceStream, withSignal } from './blob-io.js'
 import { cbfsHttpBaseUrl } from './blob-store-config.js'
 import type { BlobBody, BlobEntry, BlobGetOptions, BlobPutOptions, BlobStat, BlobStore } from './blob-store.js'
 
@@ -140,13 +140,7 @@ export class CbfsBlobStore implements BlobStore {
   }
 
   async exists (key: string): Promise<boolean> {
-    try {
-      await this.stat(key)
-      return true
-    } catch (err) {
-      if (err instanceof NotFoundError) return false
-      throw err
-    }
+    return await existsByStat(async () => await this.stat(key))
   }
 
   async delete (key: string): Promise<void> {

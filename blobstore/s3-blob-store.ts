@@ -11,7 +11,7 @@ import { Upload } from '@aws-sdk/lib-storage'
 import { Readable } from 'node:stream'
 import { NotFoundError, UnavailableError, ValidationError } from '../src/lib/errors.js'
 import { assertSafeKey, assertSafePrefix, compareBlobKeys, isSafeKey } from './blob-key.js'
-import { abortReasonOr, byteRange, countingStream, emptyStream, isWholeRange, sliceStream, withSignal } from './blob-io.js'
+import { abortReasonOr, byteRange, countingStream, emptyStream, existsByStat, isWholeRange, sliceStream, withSignal } from './blob-io.js'
 import type { ByteRange } from './blob-io.js'
 import type { BlobBody, BlobEntry, BlobGetOptions, BlobPutOptions, BlobStat, BlobStore } from './blob-store.js'
 
@@ -137,13 +137,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async exists (key: string): Promise<boolean> {
-    try {
-      await this.stat(key)
-      return true
-    } catch (err) {
-      if (err instanceof NotFoundError) return false
-      throw err
-    }
+    return await existsByStat(async () => await this.stat(key))
   }
 
   async delete (key: string): Promise<void> {
