@@ -21,6 +21,8 @@ export interface JobDispatcherOptions {
   /** Also told about every change (the read cache, the auth cache). */
   onChange?: (change: Change) => void
   onLive?: (live: boolean) => void
+  /** How long stop() waits for the change being handled and the last checkpoint (default 5 s). */
+  stopGraceMs?: number
 }
 
 /**
@@ -86,12 +88,20 @@ export class JobDispatcher {
     for (const timer of this.timers) timer.unref()
   }
 
+  /**
+   * Stops following changes. The change in hand gets up to `stopGraceMs` to be scheduled; one
+   * stuck on an unresponsive database or broker is abandoned rather than holding up shutdown,
+   * which loses nothing: the checkpoint never moves past it, so the next start handles it again.
+   */
   async stop (): Promise<void> {
     this.stopped = true
     for (const timer of this.timers) clearInterval(timer)
     await this.feed?.stop()
-    await this.chain
-    await this.saveCheckpoint().catch(() => {})
+    const grace = this.options.stopGraceMs ?? 5000
+    if (!await settlesWithin(this.chain, grace)) {
+      this.options.logger.warn({ graceMs: grace }, 'stopping with a change still being handled; it will be handled again at the next start')
+    }
+    await settlesWithin(this.saveCheckpoint().catch(() => {}), grace)
   }
 
   /** Schedules every job still pending: run on start, cheap (one view query per job type). */
@@ -197,5 +207,16 @@ export class JobDispatcher {
     } catch {
       return undefined
     }
+  }
+}
+
+/** Whether `work` settles within `ms`; it is left running either way. */
+async function settlesWithin (work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<false>((resolve) => { timer = setTimeout(() => { resolve(false) }, ms) })
+  try {
+    return await Promise.race([work.then(() => true, () => true), expired])
+  } finally {
+    clearTimeout(timer)
   }
 }

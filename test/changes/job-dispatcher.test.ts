@@ -185,6 +185,35 @@ describe('job dispatcher against a real CouchDB-protocol server', () => {
     expect(await db.store.readJob(id)).toMatchObject({ 'processing-state': 'pending', attempts: 1, 'worker-id': null })
   })
 
+  it('stops within its grace while a change is stuck in scheduling, and handles that change again at the next start', async () => {
+    const name = `stuck-${Date.now()}`
+    const inner = scheduler()
+    const stuckId = `stuck-${Date.now()}`
+    const hanging: Recording = {
+      ...inner,
+      kind: inner.kind,
+      scheduled: inner.scheduled,
+      // A broker that accepted the connection and never answers.
+      schedule: async (msg) => { if (msg['doc-id-to-process'] === stuckId) await new Promise<never>(() => {}); else await inner.schedule(msg) }
+    }
+    const d1 = dispatcher({ scheduler: hanging, name, stopGraceMs: 300 })
+    await d1.start()
+    const before = await createDatafileJob(db.docs)
+    await waitFor(() => inner.scheduled.includes(before), 'a job before the stuck one')
+    await createDatafileJob(db.docs, { _id: stuckId })
+    await sleep(1500) // past a periodic checkpoint save
+    const started = Date.now()
+    await d1.stop()
+    expect(Date.now() - started).toBeLessThan(3000)
+
+    const seen: string[] = []
+    const second = scheduler()
+    const d2 = dispatcher({ scheduler: second, name, onChange: (c) => seen.push(c.id) })
+    await d2.start()
+    await waitFor(() => seen.includes(stuckId), 'the stuck change, replayed from the checkpoint')
+    expect(seen).not.toContain(before)
+  })
+
   it('does not lose a pending job whose scheduling failed (broker briefly down)', async () => {
     const inner = scheduler()
     const failing = `flaky-${Date.now()}`

@@ -5,6 +5,7 @@ import { inject } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import type { ServerConfig } from '../../src/config.js'
+import { CouchDatabase } from '../../src/db/couch.js'
 import { createDeps } from '../../src/deps.js'
 import type { Deps, DepsOptions } from '../../src/deps.js'
 import { createLogger } from '../../src/lib/logger.js'
@@ -53,8 +54,12 @@ export async function startTestApp (overrides: Partial<ServerConfig> = {}, optio
     config,
     close: async () => {
       await app.close()
-      await deps.couch.server.db.destroy(deps.couch.name).catch(() => {})
+      // Everything that uses the database stops before it is dropped: a query in flight when
+      // PouchDB destroys a database never answers.
       await deps.close()
+      const admin = new CouchDatabase({ serverUrl: inject('couchUrl'), dbName: deps.couch.name })
+      await admin.server.db.destroy(deps.couch.name).catch(() => {})
+      await admin.close()
     }
   }
 }
