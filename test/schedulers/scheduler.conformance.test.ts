@@ -247,19 +247,25 @@ describe.each(harnesses)('Scheduler conformance: $name', (harness) => {
   it('close() with a grace period lets a running handler finish and acknowledges it', async () => {
     const f = await open()
     const started = gate()
+    const release = gate()
     let signal: AbortSignal | undefined
     const consumer = f.scheduler.startConsumer(async (_msg, d) => {
       signal = d.signal
       started.open()
-      await sleep(150)
+      await release.promise
       return done
     })
     await consumer.ready
     await f.scheduler.schedule(job('doc-graceful'))
     await started.promise
-    const t0 = performance.now()
-    await consumer.close({ graceMs: 2_000 })
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(100)
+    let closed = false
+    const closing = consumer.close({ graceMs: 5_000 }).then(() => { closed = true })
+    // Still waiting for the handler, which has not been told to stop.
+    await sleep(150)
+    expect(closed).toBe(false)
+    expect(signal?.aborted).toBe(false)
+    release.open()
+    await closing
     expect(signal?.aborted).toBe(false)
     await waitFor(() => f.acked() === 1, 'the FIN sent during close')
     expect(consumer.running).toBe(0)
