@@ -6,18 +6,19 @@ import { ClassifyJob, NewClassifyJob } from '../models/classify-job.js'
 import { IdParams } from '../models/common.js'
 import { ValidationError } from '../src/lib/errors.js'
 import { apiBaseUrl } from './api-base-url.js'
+import type { LinkOptions } from './api-base-url.js'
 import { ErrorResponse } from './error-response.js'
 import { formBody, readTextFile } from './multipart.js'
 import { enableUploads } from './uploads.js'
 import type { UploadOptions } from './uploads.js'
 import { registerReadRoutes, security, viewSchema, withId } from './resource-routes.js'
 
-export async function classifierRoutes (scope: FastifyInstance, options: UploadOptions) {
+export async function classifierRoutes (scope: FastifyInstance, options: UploadOptions & LinkOptions) {
   const app = scope.withTypeProvider<ZodTypeProvider>()
   await app.register(async (uploadScope) => {
     await enableUploads(uploadScope, options)
     createRoute(uploadScope)
-    classifyRoute(uploadScope)
+    classifyRoute(uploadScope, options)
   })
   registerReadRoutes(app, 'classifier', Classifier)
 }
@@ -40,7 +41,7 @@ function createRoute (scope: FastifyInstance) {
   })
 }
 
-function classifyRoute (scope: FastifyInstance) {
+function classifyRoute (scope: FastifyInstance, options: LinkOptions) {
   const app = scope.withTypeProvider<ZodTypeProvider>()
   app.post('/classifiers/:id/classify', {
     schema: {
@@ -63,7 +64,7 @@ function classifyRoute (scope: FastifyInstance) {
       }
     })
   }, async (request, reply) => {
-    const doc = await app.resources.createClassifyJob(request.tenantId, request.params.id, request.body, { baseUrl: apiBaseUrl(request) })
+    const doc = await app.resources.createClassifyJob(request.tenantId, request.params.id, request.body, { baseUrl: apiBaseUrl(request, options) })
     return await reply.code(201).send(withId(doc))
   })
 }

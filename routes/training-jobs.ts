@@ -3,10 +3,11 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { IdParams } from '../models/common.js'
 import { NewTrainingJob, TrainingJob } from '../models/training-job.js'
 import { apiBaseUrl } from './api-base-url.js'
+import type { LinkOptions } from './api-base-url.js'
 import { ErrorResponse } from './error-response.js'
 import { registerReadRoutes, security, viewSchema, withId } from './resource-routes.js'
 
-export async function trainingJobRoutes (scope: FastifyInstance) {
+export async function trainingJobRoutes (scope: FastifyInstance, options: LinkOptions) {
   const app = scope.withTypeProvider<ZodTypeProvider>()
   const view = viewSchema(TrainingJob)
   app.post('/training-jobs', {
@@ -18,7 +19,7 @@ export async function trainingJobRoutes (scope: FastifyInstance) {
       response: { 201: view, 400: ErrorResponse }
     }
   }, async (request, reply) => {
-    const doc = await app.resources.createTrainingJob(request.tenantId, request.body, { baseUrl: apiBaseUrl(request) })
+    const doc = await app.resources.createTrainingJob(request.tenantId, request.body, { baseUrl: apiBaseUrl(request, options) })
     return await reply.code(201).send(withId(doc))
   })
   app.post('/training-jobs/:id/cancel', {

@@ -34,6 +34,8 @@ export interface AppOptions {
   dashboard?: DashboardOptions | false
   /** Records each request's latency (Prometheus); /metrics itself is served on its own port. */
   metrics?: { observeHttp: (method: string, route: string, statusCode: number, seconds: number) => void }
+  /** The URL users reach the API at (`--public-url`), for links in webhooks; default: each request's own. */
+  publicUrl?: string | null
 }
 
 /**
@@ -90,8 +92,8 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
     await authed.register(datafileRoutes, { maxUploadBytes: options.maxUploadBytes })
     await authed.register(datasetRoutes)
     await authed.register(solverRoutes, { maxUploadBytes: options.maxUploadBytes })
-    await authed.register(trainingJobRoutes)
-    await authed.register(classifierRoutes, { maxUploadBytes: options.maxUploadBytes })
+    await authed.register(trainingJobRoutes, { publicUrl: options.publicUrl ?? null })
+    await authed.register(classifierRoutes, { maxUploadBytes: options.maxUploadBytes, publicUrl: options.publicUrl ?? null })
     await authed.register(classifyJobRoutes)
     await authed.register(artifactRoutes)
     await authed.register(eventRoutes)

@@ -40,6 +40,7 @@ export const serverFlags: FlagSpec[] = [
   { name: 'nsqd', type: 'string', multiple: true, help: 'nsqd TCP address host:4150 (repeatable)' },
   { name: 'nsqlookupd', type: 'string', multiple: true, help: 'nsqlookupd HTTP address host:4161 (repeatable)' },
   { name: 'topic', type: 'string', help: 'NSQ topic (default elastic-thought)' },
+  { name: 'public-url', type: 'string', help: 'the URL users reach the API at, e.g. https://et.example.com, for links in webhooks (default: the URL each request came in on)' },
   { name: 'registration', type: 'string', help: 'open (anyone may POST /users, default) or closed (only the admin)' },
   { name: 'admin-user', type: 'string', help: 'admin username; its password comes from ET_ADMIN_PASSWORD' },
   ...jobFlags
@@ -65,6 +66,14 @@ export const JobFlagValues = {
   'metrics-host': z.string().min(1).default('127.0.0.1')
 }
 
+// Links are built by appending `/training-jobs/<id>`, so only a scheme, host and optional path
+// prefix make sense; credentials would leak into every webhook.
+const PublicUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })
+  // zod runs these even after the URL check failed; that failure is the one to report.
+  .refine((u) => { const url = URL.parse(u); return url === null || (url.username === '' && url.password === '') }, 'must not contain credentials')
+  .refine((u) => { const url = URL.parse(u); return url === null || (url.search === '' && url.hash === '') }, 'must not have a query or fragment')
+  .transform((u) => u.replace(/\/+$/, ''))
+
 const HostPort = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'must be host:port')
 
 const RawServerConfig = z.object({
@@ -79,6 +88,7 @@ const RawServerConfig = z.object({
   nsqd: z.array(HostPort).default([]),
   nsqlookupd: z.array(z.string().min(1)).default([]),
   topic: z.string().regex(/^[.a-zA-Z0-9_-]{1,64}$/, 'must be a valid NSQ topic name').default('elastic-thought'),
+  'public-url': PublicUrl.optional(),
   registration: z.enum(['open', 'closed'], { error: 'must be open or closed' }).default('open'),
   'admin-user': z.string().min(1).optional(),
   'admin-password': z.string().min(8, 'must be at least 8 characters').optional(),
@@ -107,6 +117,8 @@ export interface ServerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Where to serve Prometheus metrics; absent or null: not served. */
   metrics?: { host: string, port: number } | null
+  /** The URL users reach the API at, for links in webhooks; absent or null: each request's own. */
+  publicUrl?: string | null
 }
 
 /**
@@ -179,7 +191,8 @@ export function loadServerConfig (argv: string[], env: NodeJS.ProcessEnv): Parse
       },
       maxUploadBytes: v['max-upload-mb'] * 1024 * 1024,
       logLevel: v['log-level'],
-      metrics: v['metrics-port'] === undefined ? null : { host: v['metrics-host'], port: v['metrics-port'] }
+      metrics: v['metrics-port'] === undefined ? null : { host: v['metrics-host'], port: v['metrics-port'] },
+      publicUrl: v['public-url'] ?? null
     }
   }
 }

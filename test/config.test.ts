@@ -61,6 +61,15 @@ describe('server config', () => {
     for (const message of [failure(['--port', 'x']), failure(['--nope'])]) expect(message).not.toContain('\n')
   })
 
+  it('takes a public URL for links, without a trailing slash, credentials, query or fragment', () => {
+    expect(load([]).publicUrl).toBeNull()
+    expect(load(['--public-url', 'https://et.example.com/']).publicUrl).toBe('https://et.example.com')
+    expect(load([], { ET_PUBLIC_URL: 'https://example.com/et//' }).publicUrl).toBe('https://example.com/et')
+    expect(failure(['--public-url', 'et.example.com'])).toBe('invalid --public-url: must be an http(s):// URL')
+    expect(failure(['--public-url', 'https://u:p@et.example.com'])).toBe('invalid --public-url: must not contain credentials')
+    expect(failure(['--public-url', 'https://et.example.com/?a=1'])).toBe('invalid --public-url: must not have a query or fragment')
+  })
+
   it('takes the admin password only from the environment', () => {
     expect(failure(['--admin-password', 'secret123'])).toBe('unknown flag --admin-password (see --help)')
     const config = load(['--registration', 'closed', '--admin-user', 'root'], { ET_ADMIN_PASSWORD: 'long secret' })

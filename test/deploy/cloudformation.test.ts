@@ -171,6 +171,7 @@ describe('cloudformation/elastic-thought.yaml', () => {
     WorkerIdleSeconds: '600',
     Registration: 'closed',
     AdminUser: 'admin',
+    PublicUrl: 'https://et.example.com',
     COUCH_PW: 'couch-password-0123',
     ADMIN_PW: 'admin-password-0123',
     PRIVATE_IP: '10.42.0.10'
@@ -202,6 +203,8 @@ describe('cloudformation/elastic-thought.yaml', () => {
     const [server, publisher] = apiCommands
     const serverEnv = { ...cpuImageEnv, ...envOf(apiDocs, '/etc/elastic-thought/server.env') }
     expect(serverEnv.ET_COUCH_URL).toBe('http://admin:couch-password-0123@127.0.0.1:5984/elastic-thought')
+    expect(serverEnv.ET_PUBLIC_URL).toBe('https://et.example.com')
+    expect(configError('server', [], { ...serverEnv, ET_PUBLIC_URL: '' })).toBeNull()
     expect(configError('server', server?.args ?? [], serverEnv)).toBeNull()
     expect(server?.args.join(' ')).toBe('--scheduler nsq --nsqd 127.0.0.1:4150 --blob-store-url s3://et-prod-blobbucket-1a2b3c/blobs?region=eu-west-1 --registration closed --admin-user admin')
     expect(configError('publish-metrics', publisher?.args ?? [], envOf(apiDocs, '/etc/elastic-thought/metrics.env'))).toBeNull()

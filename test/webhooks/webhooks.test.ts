@@ -25,7 +25,7 @@ interface Server {
 }
 
 /** A server over a database that outlives it (restarts, two servers on one database). */
-async function startServer (dbUrl: string, options: DepsOptions & { allowPrivate?: boolean } = {}): Promise<Server> {
+async function startServer (dbUrl: string, options: DepsOptions & { allowPrivate?: boolean, publicUrl?: string } = {}): Promise<Server> {
   const base = testConfig()
   const config: ServerConfig = {
     ...base,
@@ -33,7 +33,7 @@ async function startServer (dbUrl: string, options: DepsOptions & { allowPrivate
     jobs: { ...base.jobs, allowPrivateUrls: options.allowPrivate ?? true }
   }
   const deps = await createDeps(config, createLogger(process.env.ET_TEST_LOG ?? 'silent'), { runJobs: false, ...options })
-  const app = await buildApp(deps.services, { registration: 'open', maxUploadBytes: config.maxUploadBytes, logger: false })
+  const app = await buildApp(deps.services, { registration: 'open', maxUploadBytes: config.maxUploadBytes, logger: false, publicUrl: options.publicUrl ?? null })
   await app.ready()
   for (let i = 0; i < 400 && !deps.dispatcher.isLive; i++) await new Promise((resolve) => setTimeout(resolve, 10))
   return { app, deps, close: async () => { await app.close(); await deps.close() } }
@@ -241,6 +241,30 @@ describe('job webhooks', { timeout: 60_000 }, () => {
       await first.close()
       server = await startServer(dbUrl, { webhooks: fast })
     }
+  })
+
+  it('links to the job through the Host it was created through, or through --public-url when set', async () => {
+    // Behind a proxy the Host is an internal name; the operator's public URL wins over it.
+    const behindProxy = { host: 'et-api.internal:8080' }
+    const direct = (await server.app.inject({ method: 'POST', url: '/training-jobs', headers: { authorization: auth, ...behindProxy }, payload: { 'solver-id': solverId, 'notify-url': receiver.url() } })).json<Doc>().id
+    await server.close()
+    server = await startServer(dbUrl, { webhooks: fast, publicUrl: 'https://et.example.com/api' })
+    const configured = (await server.app.inject({ method: 'POST', url: '/training-jobs', headers: { authorization: auth, ...behindProxy }, payload: { 'solver-id': solverId, 'notify-url': receiver.url() } })).json<Doc>().id
+    const trained = (await server.app.inject({ method: 'POST', url: '/training-jobs', headers: { authorization: auth, ...behindProxy }, payload: { 'solver-id': solverId } })).json<Doc>().id
+    const classifier = (await call(server.app, auth, 'POST', '/classifiers', { 'training-job-id': trained, specification: DEPLOY_NET, scale: 1, 'image-width': 12, 'image-height': 12 })).json().id
+    const classify = (await server.app.inject({ method: 'POST', url: `/classifiers/${classifier}/classify`, headers: { authorization: auth, ...behindProxy }, payload: { urls: [receiver.url('/a.png')], 'notify-url': receiver.url() } })).json<Doc>().id
+    for (const [kind, id] of [['training-jobs', direct], ['training-jobs', configured], ['classify-jobs', classify]]) {
+      await call(server.app, auth, 'POST', `/${kind}/${id}/cancel`)
+    }
+    const hooks = await receiver.waitFor(3)
+    const urls = hooks.map((h) => WebhookPayload.parse(JSON.parse(h.body)).url).sort()
+    expect(urls).toEqual([
+      `http://et-api.internal:8080/training-jobs/${direct}`,
+      `https://et.example.com/api/classify-jobs/${classify}`,
+      `https://et.example.com/api/training-jobs/${configured}`
+    ].sort())
+    await server.close()
+    server = await startServer(dbUrl, { webhooks: fast })
   })
 
   it('refuses private notify-urls unless the server allows them, at creation and at delivery', async () => {
