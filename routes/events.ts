@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
 import type { EventSink } from '../src/services/change-hub.js'
 import { ErrorResponse } from './error-response.js'
 import { security } from './resource-routes.js'
@@ -43,11 +44,18 @@ class ResponseSink implements EventSink {
   }
 }
 
+// What the server put in `id:` fields: a database sequence, printable and without spaces.
+const EventHeaders = z.object({
+  'last-event-id': z.string().regex(/^[\x21-\x7e]{1,512}$/, 'must be the id of an event this server sent').optional()
+})
+
 /**
  * `GET /events`: the caller's own document changes as server-sent events (`event: change`,
  * data: {id, type, state, deleted, doc}), a `ready` event first and a comment line as a
- * heartbeat. Browsers read it with fetch streaming, because EventSource cannot send the
- * Authorization header.
+ * heartbeat. Every change carries its database sequence as its event id; a client that sends
+ * the last one back in `Last-Event-ID` when it reconnects gets what it missed instead of
+ * having to reload. Browsers read it with fetch streaming, because EventSource cannot send
+ * the Authorization header.
  */
 export async function eventRoutes (scope: FastifyInstance) {
   const app = scope.withTypeProvider<ZodTypeProvider>()
@@ -61,14 +69,16 @@ export async function eventRoutes (scope: FastifyInstance) {
   app.get('/events', {
     schema: {
       tags: ['events'],
-      summary: 'Stream changes to your documents as server-sent events (text/event-stream): a `ready` event, then `change` events {id, type, state, deleted, doc}; a comment line every 15 s as a heartbeat',
+      summary: 'Stream changes to your documents as server-sent events (text/event-stream): a `ready` event {heartbeat-ms, resumed}, then `change` events {id, type, state, deleted, doc}; a comment line every 15 s as a heartbeat. Send the last event id back in Last-Event-ID to resume: `resumed: true` means the changes you missed follow, false that you should reload',
       security,
-      response: { 401: ErrorResponse, 429: ErrorResponse }
+      headers: EventHeaders,
+      response: { 400: ErrorResponse, 401: ErrorResponse, 429: ErrorResponse }
     }
   }, async (request, reply) => {
     const sink = new ResponseSink(reply.raw)
     // Throws before anything is written when the tenant has too many streams open.
-    const unsubscribe = app.changeHub.subscribe(request.tenantId, sink)
+    const lastEventId = request.headers['last-event-id']
+    const unsubscribe = app.changeHub.subscribe(request.tenantId, sink, lastEventId === undefined ? {} : { lastEventId })
     reply.hijack()
     const cleanup = (): void => {
       unsubscribe()

@@ -120,7 +120,9 @@ export async function createDeps (config: ServerConfig, logger: Logger, options:
     const webhooks = options.webhooks === false
       ? undefined
       : new WebhookDeliverer({ ...tuning, docs: documents, secrets: webhookSecrets, sender: webhookSender, senderId: createWorkerId('server'), timeoutMs: tuning.timeoutMs ?? 10_000, logger: logger.child({ component: 'webhooks' }) })
-    const changeHub = createChangeHub()
+    const changeHub = createChangeHub({
+      history: { position: async () => await couch.updateSeq(), read: async (since, limit) => await couch.changesSince(since, limit) }
+    })
     closers.push(async () => { changeHub.close() })
     // One feed serves the dispatcher and the read cache, which is only trusted while the feed
     // is connected (see DocumentCache).

@@ -1,16 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { z } from 'zod'
+import { Change } from '../db/change.js'
 import type { CouchDatabase } from '../db/couch.js'
 import type { Logger } from '../lib/logger.js'
 
-export const Change = z.object({
-  seq: z.unknown(),
-  id: z.string(),
-  deleted: z.boolean().optional(),
-  changes: z.array(z.object({ rev: z.string() })).optional(),
-  doc: z.unknown().optional()
-})
-export type Change = z.infer<typeof Change>
+export { Change }
 
 export interface ChangesFeedOptions {
   /** Where to start: an opaque sequence from a previous run, or 'now'. */

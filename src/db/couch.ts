@@ -3,6 +3,8 @@ import nano from 'nano'
 import { Agent, getGlobalDispatcher, request } from 'undici'
 import type { Dispatcher } from 'undici'
 import { ConflictError, NotFoundError, UnavailableError, statusCodeOf } from '../lib/errors.js'
+import { ChangesPage, seqText } from './change.js'
+import type { Change } from './change.js'
 
 /** Where the database is: a CouchDB-protocol server URL (credentials allowed) and a db name. */
 export interface CouchLocation {
@@ -78,6 +80,21 @@ export class CouchDatabase {
     }
   }
 
+  /**
+   * One page of the changes after `since`, oldest first, with their documents (each document
+   * appears once, at its latest change); `last` is the sequence the page ends at.
+   */
+  async changesSince (since: unknown, limit: number): Promise<{ changes: Change[], last: unknown }> {
+    let res
+    try {
+      res = await this.db.changes({ since: seqText(since), limit, include_docs: true })
+    } catch (err) {
+      throw mapCouchError(err, 'changes')
+    }
+    const page = ChangesPage.parse(res)
+    return { changes: page.results, last: page.last_seq }
+  }
+
   async get (id: string): Promise<unknown> {
     try {
       return await this.db.get(id)
@@ -127,7 +144,7 @@ export class CouchDatabase {
     const search = new URLSearchParams({
       feed: 'continuous',
       heartbeat: String(query.heartbeatMs),
-      since: typeof query.since === 'string' ? query.since : JSON.stringify(query.since),
+      since: seqText(query.since),
       include_docs: String(query.includeDocs)
     })
     const dispatcher: Dispatcher = this.agent ?? getGlobalDispatcher()

@@ -2,7 +2,8 @@ import type { TenantId } from '../../models/common.js'
 import { documentSchemas } from '../../models/documents.js'
 import type { OwnedType } from '../../models/documents.js'
 import type { ProcessingState } from '../../models/processing-state.js'
-import type { Change } from '../changes/changes-feed.js'
+import type { Change } from '../db/change.js'
+import { seqText } from '../db/change.js'
 import { AppError } from '../lib/errors.js'
 
 /** One document change as a client sees it: what lists and pages need, or the whole document. */
@@ -37,6 +38,39 @@ export interface ChangeHubOptions {
   maxPerTenant?: number
   /** Deletions carry no owner, so the hub remembers the owner of this many recent ids (default 100,000). */
   rememberIds?: number
+  /** The database's change history, for resuming a stream; without it streams never resume. */
+  history?: ChangeHistory
+  /** Most changes read to resume one stream; further behind, the client reloads instead (default 5,000). */
+  maxReplay?: number
+}
+
+/** Read access to the database's changes, which is what resuming a stream needs. */
+export interface ChangeHistory {
+  /** The current end of the changes: where a new stream's history starts. */
+  position: () => Promise<unknown>
+  /** Up to `limit` changes after `since`, oldest first; `last` is where they end. */
+  read: (since: string, limit: number) => Promise<{ changes: Change[], last: unknown }>
+}
+
+/** What the `ready` frame tells a client about the changes it missed. */
+interface Start {
+  /** Where this stream's history starts, when it is not resuming (null: unknown). */
+  position: string | null
+  /** Resuming: what changed since the client's last event id, latest per document. */
+  missed: Frame[] | null
+}
+
+/** A change frame, with the document and revision generation it is about. */
+interface Frame {
+  id: string
+  frame: string
+  rev: number
+}
+
+/** A subscriber whose first frame is not written yet; live frames wait behind its history. */
+interface Starting {
+  queued: Frame[]
+  bytes: number
 }
 
 export interface HubStats {
@@ -66,7 +100,10 @@ export class ChangeHub {
   private readonly maxPendingBytes: number
   private readonly maxPerTenant: number
   private readonly rememberIds: number
+  private readonly history: ChangeHistory | undefined
+  private readonly maxReplay: number
   private readonly byTenant = new Map<TenantId, Set<EventSink>>()
+  private readonly starting = new Map<EventSink, Starting>()
   private readonly owners = new Map<string, { tenant: TenantId, type: OwnedType }>()
   private readonly timer: NodeJS.Timeout
   private dropped = 0
@@ -77,6 +114,8 @@ export class ChangeHub {
     this.maxPendingBytes = options.maxPendingBytes ?? 1024 * 1024
     this.maxPerTenant = options.maxPerTenant ?? 16
     this.rememberIds = options.rememberIds ?? 100_000
+    this.history = options.history
+    this.maxReplay = options.maxReplay ?? 5000
     this.timer = setInterval(() => { this.broadcastAll(': heartbeat\n\n') }, this.heartbeatMs)
     this.timer.unref()
   }
@@ -88,10 +127,16 @@ export class ChangeHub {
   }
 
   /**
-   * Adds a subscriber and writes the opening `ready` frame; returns the function that removes
-   * it (call it when the client disconnects). Throws TooManyStreamsError over the tenant's cap.
+   * Adds a subscriber; returns the function that removes it (call it when the client
+   * disconnects). Throws TooManyStreamsError over the tenant's cap, before writing anything.
+   *
+   * The stream opens with a `ready` frame. With `lastEventId` (the id of the last frame the
+   * client got, sent back when it reconnects) and a history to read, the hub first reads what
+   * changed since then: `ready` says `resumed: true` and those changes follow, so the client
+   * keeps what it has. Otherwise `ready` says `resumed: false`, carries the current position
+   * as its id, and the client loads afresh. Live changes that arrive meanwhile wait their turn.
    */
-  subscribe (tenant: TenantId, sink: EventSink): () => void {
+  subscribe (tenant: TenantId, sink: EventSink, options: { lastEventId?: string } = {}): () => void {
     if (this.closed) throw new Error('change hub is closed')
     let sinks = this.byTenant.get(tenant)
     if (sinks !== undefined && sinks.size >= this.maxPerTenant) {
@@ -102,8 +147,15 @@ export class ChangeHub {
       this.byTenant.set(tenant, sinks)
     }
     sinks.add(sink)
-    // `retry` tells EventSource-style clients how long to wait before reconnecting.
-    sink.write(`retry: 3000\nevent: ready\ndata: ${JSON.stringify({ 'heartbeat-ms': this.heartbeatMs })}\n\n`)
+    if (this.history === undefined) {
+      this.open(tenant, sink, { position: null, missed: null })
+    } else {
+      this.starting.set(sink, { queued: [], bytes: 0 })
+      this.prepare(tenant, this.history, options.lastEventId).then(
+        (start) => { this.open(tenant, sink, start) },
+        () => { this.open(tenant, sink, { position: null, missed: null }) }
+      )
+    }
     return () => { this.remove(tenant, sink) }
   }
 
@@ -114,8 +166,13 @@ export class ChangeHub {
     if (event === null) return
     const sinks = this.byTenant.get(event.tenant)
     if (sinks === undefined || sinks.size === 0) return
-    const frame = `event: change\ndata: ${JSON.stringify(event.event)}\n\n`
-    for (const sink of [...sinks]) this.send(event.tenant, sink, frame)
+    const frame = changeFrame(event.event, seqText(change.seq))
+    const rev = revGeneration(change)
+    for (const sink of [...sinks]) {
+      const waiting = this.starting.get(sink)
+      if (waiting === undefined) this.send(event.tenant, sink, frame)
+      else this.hold(event.tenant, sink, waiting, { id: change.id, frame, rev })
+    }
   }
 
   /** Ends every stream and stops the heartbeat. Idempotent. */
@@ -127,13 +184,76 @@ export class ChangeHub {
       for (const sink of sinks) sink.close('shutdown')
     }
     this.byTenant.clear()
+    this.starting.clear()
   }
 
-  private toEvent (change: Change): { tenant: TenantId, event: ChangeEvent } | null {
+  /** Where a new stream starts, or what a resuming one missed (null when it cannot be told). */
+  private async prepare (tenant: TenantId, history: ChangeHistory, lastEventId: string | undefined): Promise<Start> {
+    if (lastEventId !== undefined) {
+      const missed = await this.missedSince(tenant, history, lastEventId).catch(() => null)
+      if (missed !== null) return { position: null, missed }
+    }
+    return { position: seqText(await history.position()), missed: null }
+  }
+
+  /**
+   * The tenant's changes after `since`, the latest per document, in the order they happened;
+   * null when more than `maxReplay` changes would have to be read (a reload is cheaper).
+   */
+  private async missedSince (tenant: TenantId, history: ChangeHistory, since: string): Promise<Start['missed']> {
+    const latest = new Map<string, Frame>()
+    let from = since
+    for (let read = 0; ;) {
+      const page = await history.read(from, Math.min(500, this.maxReplay - read + 1))
+      for (const change of page.changes) {
+        const event = this.toEvent(change, { replay: true })
+        if (event === null || event.tenant !== tenant) continue
+        // Re-inserted, so the map's order stays the order of each document's latest change.
+        latest.delete(change.id)
+        latest.set(change.id, { id: change.id, frame: changeFrame(event.event, seqText(change.seq)), rev: revGeneration(change) })
+      }
+      read += page.changes.length
+      if (read > this.maxReplay) return null
+      if (page.changes.length === 0) return [...latest.values()]
+      from = seqText(page.last)
+    }
+  }
+
+  /** Writes the `ready` frame, then what the client missed, then the live frames that waited. */
+  private open (tenant: TenantId, sink: EventSink, start: Start): void {
+    const waiting = this.starting.get(sink)
+    this.starting.delete(sink)
+    // Removed while the history was read: the client left, or the hub closed.
+    if (!(this.byTenant.get(tenant)?.has(sink) ?? false)) return
+    // `retry` tells EventSource-style clients how long to wait before reconnecting.
+    const id = start.position === null ? '' : `id: ${start.position}\n`
+    sink.write(`retry: 3000\nevent: ready\n${id}data: ${JSON.stringify({ 'heartbeat-ms': this.heartbeatMs, resumed: start.missed !== null })}\n\n`)
+    const replayed = new Map<string, number>()
+    for (const missed of start.missed ?? []) {
+      if (!this.send(tenant, sink, missed.frame)) return
+      replayed.set(missed.id, missed.rev)
+    }
+    for (const live of waiting?.queued ?? []) {
+      // Already sent at this revision or a later one by the history read: an older state would
+      // only flicker back.
+      if ((replayed.get(live.id) ?? -1) >= live.rev) continue
+      if (!this.send(tenant, sink, live.frame)) return
+    }
+  }
+
+  /** Queues a live frame for a stream still reading its history, within the same byte bound. */
+  private hold (tenant: TenantId, sink: EventSink, waiting: Starting, live: Frame): void {
+    waiting.bytes += Buffer.byteLength(live.frame)
+    if (waiting.bytes > this.maxPendingBytes) this.drop(tenant, sink)
+    else waiting.queued.push(live)
+  }
+
+  private toEvent (change: Change, options: { replay?: boolean } = {}): { tenant: TenantId, event: ChangeEvent } | null {
     if (change.deleted === true) {
       const owner = this.owners.get(change.id)
       if (owner === undefined) return null
-      this.owners.delete(change.id)
+      // A replayed deletion may be followed by the live one: keep the owner for it.
+      if (options.replay !== true) this.owners.delete(change.id)
       return { tenant: owner.tenant, event: { id: change.id, type: owner.type, state: null, deleted: true, doc: null } }
     }
     const raw = change.doc
@@ -166,26 +286,45 @@ export class ChangeHub {
 
   private broadcastAll (frame: string): void {
     for (const [tenant, sinks] of this.byTenant) {
-      for (const sink of [...sinks]) this.send(tenant, sink, frame)
+      // A stream still reading its history has not written its `ready` frame yet.
+      for (const sink of [...sinks]) if (!this.starting.has(sink)) this.send(tenant, sink, frame)
     }
   }
 
-  private send (tenant: TenantId, sink: EventSink, frame: string): void {
+  /** Writes a frame, or drops a subscriber that does not keep up; false when it was dropped. */
+  private send (tenant: TenantId, sink: EventSink, frame: string): boolean {
     if (sink.pendingBytes + Buffer.byteLength(frame) > this.maxPendingBytes) {
-      this.dropped++
-      this.remove(tenant, sink)
-      sink.close('slow')
-      return
+      this.drop(tenant, sink)
+      return false
     }
     sink.write(frame)
+    return true
+  }
+
+  private drop (tenant: TenantId, sink: EventSink): void {
+    this.dropped++
+    this.remove(tenant, sink)
+    sink.close('slow')
   }
 
   private remove (tenant: TenantId, sink: EventSink): void {
     const sinks = this.byTenant.get(tenant)
     if (sinks === undefined) return
     sinks.delete(sink)
+    this.starting.delete(sink)
     if (sinks.size === 0) this.byTenant.delete(tenant)
   }
+}
+
+function changeFrame (event: ChangeEvent, seq: string): string {
+  return `event: change\ndata: ${JSON.stringify(event)}\nid: ${seq}\n\n`
+}
+
+/** The generation of a change's revision (`3-abc…` → 3); -1 when the change does not say. */
+function revGeneration (change: Change): number {
+  const rev = change.changes?.[0]?.rev ?? ''
+  const generation = Number.parseInt(rev, 10)
+  return Number.isFinite(generation) ? generation : -1
 }
 
 export function createChangeHub (options: ChangeHubOptions = {}): ChangeHub {

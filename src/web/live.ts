@@ -18,8 +18,9 @@ export interface LiveOptions {
  * Keeps the store current. Lists are loaded once, then kept up to date by `GET /events`,
  * read with fetch streaming because EventSource cannot send an Authorization header. While
  * the stream is down the lists (and the documents pages watch) are polled instead, and the
- * stream is retried with backoff; every (re)connection reloads once, so nothing missed while
- * disconnected stays missing.
+ * stream is retried with backoff. A reconnection sends the last event id back, and the server
+ * replays what changed meanwhile; when it cannot (`resumed: false`: too far behind, or a first
+ * connection) the lists are reloaded once, so nothing missed while disconnected stays missing.
  */
 export class LiveUpdates {
   private readonly options: LiveOptions
@@ -30,6 +31,7 @@ export class LiveUpdates {
   private retryMs = 1000
   private stopped = false
   private mode: LiveMode = 'connecting'
+  private lastEventId = ''
 
   constructor (options: LiveOptions) {
     this.options = options
@@ -122,7 +124,9 @@ export class LiveUpdates {
   }
 
   private async read (controller: AbortController): Promise<void> {
-    const res = await this.options.api.fetch('/events', { signal: controller.signal, headers: { accept: 'text/event-stream' } })
+    const headers: Record<string, string> = { accept: 'text/event-stream' }
+    if (this.lastEventId !== '') headers['last-event-id'] = this.lastEventId
+    const res = await this.options.api.fetch('/events', { signal: controller.signal, headers })
     if (res.body === null) throw new Error('no response body')
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
     const parser = new SseParser()
@@ -140,16 +144,19 @@ export class LiveUpdates {
         lastData = Date.now()
         for (const event of parser.push(value)) {
           if (event.event === 'ready') {
-            const beat: unknown = Reflect.get(JSON.parse(event.data) as object, 'heartbeat-ms')
+            const ready = JSON.parse(event.data) as object
+            const beat: unknown = Reflect.get(ready, 'heartbeat-ms')
             if (typeof beat === 'number' && beat > 0) heartbeatMs = beat
             this.retryMs = 1000
             this.setMode('live')
-            // Whatever changed while no stream was open is only in a fresh load.
-            this.reload().catch(() => {})
+            // Not resumed: whatever changed while no stream was open is only in a fresh load.
+            if (Reflect.get(ready, 'resumed') !== true) this.reload().catch(() => {})
           } else if (event.event === 'change') {
             this.apply(event.data)
           }
         }
+        // A resumed stream's ready frame has no id: the one from before still holds.
+        if (parser.lastEventId !== '') this.lastEventId = parser.lastEventId
       }
     } finally {
       window.clearInterval(watchdog)

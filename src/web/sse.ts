@@ -16,6 +16,13 @@ export class SseParser {
   private data: string[] = []
   private sawField = false
   private pendingCr = false
+  private idBuffer = ''
+  /**
+   * The id to send back in `Last-Event-ID` when reconnecting: that of the last event fully
+   * received. An `id` line counts only once its event's blank line arrives, so a connection cut
+   * mid-event resumes before that event rather than after it.
+   */
+  lastEventId = ''
 
   /** Feeds decoded text; returns the events it completed. */
   push (text: string): SseEvent[] {
@@ -43,6 +50,7 @@ export class SseParser {
   private line (line: string): SseEvent | null {
     if (line === '') {
       if (!this.sawField) return null
+      this.lastEventId = this.idBuffer
       const event = { event: this.event === '' ? 'message' : this.event, data: this.data.join('\n'), comment: false }
       this.event = ''
       this.data = []
@@ -60,8 +68,11 @@ export class SseParser {
     } else if (name === 'data') {
       this.data.push(value)
       this.sawField = true
+    } else if (name === 'id' && !value.includes('\0')) {
+      this.idBuffer = value
+      this.sawField = true
     }
-    // `id` and `retry` matter to EventSource's reconnection, which this client does itself.
+    // `retry` matters to EventSource's reconnection timing, which this client does itself.
     return null
   }
 }

@@ -10,10 +10,13 @@ import type { FastifyInstance } from 'fastify'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { buildWeb } from '../../scripts/build-web.js'
 import { buildApp } from '../../src/app.js'
+import type { AppOptions } from '../../src/app.js'
 import { loadServerConfig } from '../../src/config.js'
 import { createDeps } from '../../src/deps.js'
 import type { Deps } from '../../src/deps.js'
 import { createLogger } from '../../src/lib/logger.js'
+import type { TenantId } from '../../models/common.js'
+import { NewDatafile } from '../../models/datafile.js'
 
 /**
  * The dashboard end to end in Debian's Chromium (headless, through playwright-core): a real
@@ -33,6 +36,7 @@ describe('web dashboard in Chromium', () => {
   let deps: Deps
   let app: FastifyInstance
   let base: string
+  let appOptions: AppOptions
   let browser: Browser
   let context: BrowserContext
   let page: Page
@@ -76,7 +80,8 @@ describe('web dashboard in Chromium', () => {
     const parsed = loadServerConfig(['--host', '127.0.0.1', '--port', '0', '--data-dir', path.join(work, 'data'), '--allow-private-urls', '--workers', '2', '--log-level', 'error'], {})
     if (parsed.help) throw new Error('unexpected --help')
     deps = await createDeps(parsed.config, createLogger('error'))
-    app = await buildApp(deps.services, { registration: 'open', maxUploadBytes: parsed.config.maxUploadBytes, logger: false, dashboard: { root } })
+    appOptions = { registration: 'open', maxUploadBytes: parsed.config.maxUploadBytes, logger: false, dashboard: { root } }
+    app = await buildApp(deps.services, appOptions)
     await app.listen({ host: '127.0.0.1', port: 0 })
     base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
     const created = await fetch(`${base}/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...user, email: 'dana@example.com' }) })
@@ -268,6 +273,45 @@ describe('web dashboard in Chromium', () => {
       const made = await api('POST', '/datafiles', { url: 'http://127.0.0.1:9/nothing.tar.gz', name: 'polled' })
       await p.locator(`table[data-resource="datafile"] tr[data-id="${String(made.id)}"]`).waitFor({ timeout: 15_000 })
       await shot('polling-fallback', p)
+    } finally {
+      await other.close()
+    }
+  })
+
+  it('after the server restarts, resumes the event stream from its last event instead of reloading the lists', async () => {
+    const other = await browser.newContext({ viewport: { width: 800, height: 900 } })
+    try {
+      const sentIds: Array<string | undefined> = []
+      await other.route('**/events', async (route) => {
+        sentIds.push(route.request().headers()['last-event-id'])
+        await route.continue()
+      })
+      const p = await other.newPage()
+      watchProblems(p)
+      let listLoads = 0
+      p.on('request', (req) => { if (req.method() === 'GET' && new URL(req.url()).pathname === '/datafiles') listLoads++ })
+      await p.goto(`${base}/`)
+      await signIn(p)
+      await p.locator('.live-status[data-mode="live"]').waitFor({ timeout: 10_000 })
+      // A change seen live gives the page an event id to come back with.
+      const seen = await api('POST', '/datafiles', { url: 'http://127.0.0.1:9/seen.tar.gz', name: 'seen live' })
+      await p.locator(`table[data-resource="datafile"] tr[data-id="${String(seen.id)}"]`).waitFor({ timeout: 10_000 })
+      await p.waitForTimeout(500)
+      const loadsBefore = listLoads
+
+      // The server goes away (ending every stream) and comes back on the same port; a datafile
+      // is made while it is down. The page retries after 1 s and polls only after 5 s, so only
+      // a resumed stream can bring the new row without a list reload.
+      const port = (app.server.address() as AddressInfo).port
+      await app.close()
+      const away = await deps.services.resources.createDatafile('user:dana' as TenantId, NewDatafile.parse({ url: 'http://127.0.0.1:9/away.tar.gz', name: 'made while away' }))
+      app = await buildApp(deps.services, appOptions)
+      await app.listen({ host: '127.0.0.1', port })
+      await p.locator(`table[data-resource="datafile"] tr[data-id="${away._id}"]`).waitFor({ timeout: 4_000 })
+      expect(sentIds[0]).toBeUndefined()
+      expect(sentIds.at(-1)).toMatch(/^\S+$/)
+      expect(listLoads).toBe(loadsBefore)
+      await p.locator('.live-status[data-mode="live"]').waitFor({ timeout: 5_000 })
     } finally {
       await other.close()
     }

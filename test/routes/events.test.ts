@@ -6,7 +6,7 @@ import { createChangeHub } from '../../src/services/change-hub.js'
 import { signUp, startTestApp } from '../helpers/app.js'
 import type { TestApp } from '../helpers/app.js'
 
-interface Frame { event: string, data: string, comment: boolean }
+interface Frame { event: string, data: string, comment: boolean, id?: string }
 
 /** A raw reader of one text/event-stream response: frames as they arrive, split on blank lines. */
 class StreamReader {
@@ -24,10 +24,18 @@ class StreamReader {
     if (res.body !== null) this.pump(res.body).catch(() => {})
   }
 
-  static async open (base: string, auth: string | undefined): Promise<StreamReader> {
+  static async open (base: string, auth: string | undefined, lastEventId?: string): Promise<StreamReader> {
     const controller = new AbortController()
-    const res = await fetch(`${base}/events`, { headers: auth === undefined ? {} : { authorization: auth }, signal: controller.signal })
+    const headers: Record<string, string> = {}
+    if (auth !== undefined) headers.authorization = auth
+    if (lastEventId !== undefined) headers['last-event-id'] = lastEventId
+    const res = await fetch(`${base}/events`, { headers, signal: controller.signal })
     return new StreamReader(res, controller)
+  }
+
+  /** The id a client would send back: that of the last frame that had one. */
+  get lastEventId (): string | undefined {
+    return this.frames.findLast((f) => f.id !== undefined)?.id
   }
 
   private async pump (body: ReadableStream<Uint8Array>): Promise<void> {
@@ -44,7 +52,8 @@ class StreamReader {
           const comment = lines.every((line) => line.startsWith(':'))
           const event = lines.find((line) => line.startsWith('event: '))?.slice(7) ?? 'message'
           const data = lines.filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n')
-          this.frames.push({ event, data, comment })
+          const id = lines.find((line) => line.startsWith('id: '))?.slice(4)
+          this.frames.push({ event, data, comment, ...(id === undefined ? {} : { id }) })
         }
         this.wake()
       }
@@ -182,6 +191,94 @@ describe('GET /events', () => {
     a.close()
     await waitFor(() => hub.stats.subscribers === 0)
     expect(hub.stats.dropped).toBe(0)
+  })
+
+  it('resumes from Last-Event-ID: the changes missed while away, latest state once per document, none of another tenant\'s', async () => {
+    const post = async (auth: string, name: string): Promise<string> => {
+      const res = await t.app.inject({ method: 'POST', url: '/datafiles', headers: { authorization: auth }, payload: { url: 'https://example.com/r.tar.gz', name } })
+      expect(res.statusCode).toBe(201)
+      return res.json().id
+    }
+    const first = await StreamReader.open(base, alice)
+    const ready = await first.next((f) => f.event === 'ready')
+    expect(JSON.parse(ready.data)).toEqual({ 'heartbeat-ms': 15_000, resumed: false })
+    // A fresh stream's ready frame already has an id, so even a client that saw no change can resume.
+    expect(ready.id).toMatch(/^\S+$/)
+    const before = await post(alice, 'seen')
+    await first.next((f) => f.event === 'change' && JSON.parse(f.data).id === before)
+    const last = first.lastEventId
+    first.close()
+
+    // While away: a new document, a second change to it (a worker taking it), and one of Bob's.
+    const missed = await post(alice, 'missed')
+    const raw = await t.deps.documents.read(missed) as Record<string, unknown> & { _id: string }
+    await t.deps.documents.write({ ...raw, 'processing-state': 'processing' })
+    const other = await post(alice, 'other')
+    const bobs = await post(bob, 'bobs')
+
+    const again = await StreamReader.open(base, alice, last)
+    try {
+      const resumed = await again.next((f) => f.event === 'ready')
+      expect(JSON.parse(resumed.data)).toEqual({ 'heartbeat-ms': 15_000, resumed: true })
+      await again.next(() => again.changes().some((c) => c.id === other))
+      const replayed = again.changes()
+      expect(replayed.map((c) => c.id)).toEqual([missed, other])
+      expect(replayed[0]?.state).toBe('processing')
+      expect(replayed.map((c) => c.id)).not.toContain(bobs)
+      expect(replayed.map((c) => c.id)).not.toContain(before)
+      // Then live as usual, with the resume position moving on.
+      const live = await post(alice, 'live')
+      await again.next((f) => f.event === 'change' && JSON.parse(f.data).id === live)
+      expect(again.lastEventId).not.toBe(last)
+    } finally {
+      again.close()
+    }
+    // A client that saw nothing but the ready frame resumes from its id.
+    const quiet = await StreamReader.open(base, bob)
+    const quietReady = await quiet.next((f) => f.event === 'ready')
+    quiet.close()
+    const whileQuiet = await post(bob, 'while-quiet')
+    const back = await StreamReader.open(base, bob, quietReady.id)
+    try {
+      expect(JSON.parse((await back.next((f) => f.event === 'ready')).data).resumed).toBe(true)
+      await back.next((f) => f.event === 'change')
+      expect(back.changes().map((c) => c.id)).toEqual([whileQuiet])
+    } finally {
+      back.close()
+    }
+  })
+
+  it('asks the client to reload when it is too far behind, and refuses a malformed Last-Event-ID', async () => {
+    const hub = createChangeHub({ history: { position: async () => await t.deps.couch.updateSeq(), read: async (since, limit) => await t.deps.couch.changesSince(since, limit) }, maxReplay: 3 })
+    const app = await buildApp({ ...t.deps.services, changeHub: hub }, { registration: 'open', maxUploadBytes: 1024, logger: false, documentation: false, dashboard: false })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const own = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+    try {
+      const s = await StreamReader.open(own, alice)
+      const ready = await s.next((f) => f.event === 'ready')
+      s.close()
+      for (let i = 0; i < 5; i++) {
+        const res = await t.app.inject({ method: 'POST', url: '/datafiles', headers: { authorization: alice }, payload: { url: 'https://example.com/r.tar.gz' } })
+        expect(res.statusCode).toBe(201)
+      }
+      const behind = await StreamReader.open(own, alice, ready.id)
+      try {
+        const reload = await behind.next((f) => f.event === 'ready')
+        expect(JSON.parse(reload.data).resumed).toBe(false)
+        // A fresh position to resume from next time, past the changes it was told to reload.
+        expect(reload.id).toBeDefined()
+        expect(reload.id).not.toBe(ready.id)
+        expect(behind.changes()).toEqual([])
+      } finally {
+        behind.close()
+      }
+      const bad = await fetch(`${own}/events`, { headers: { authorization: alice, 'last-event-id': 'has spaces in it' } })
+      expect(bad.status).toBe(400)
+      expect(await bad.json()).toMatchObject({ code: 'ET_VALIDATION', message: expect.stringContaining('last-event-id') })
+    } finally {
+      hub.close()
+      await app.close()
+    }
   })
 
   it('sends a heartbeat comment when idle, and server close ends open streams', async () => {

@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { Change } from '../../src/db/change.js'
 import { ChangeHub } from '../../src/services/change-hub.js'
-import type { EventSink } from '../../src/services/change-hub.js'
+import type { ChangeHistory, EventSink } from '../../src/services/change-hub.js'
 import type { TenantId } from '../../models/common.js'
 
 /** A subscriber that keeps what it is sent; `pendingBytes` plays a client that stopped reading. */
@@ -142,5 +143,113 @@ describe('ChangeHub', () => {
     expect(a.closed).toBe('shutdown')
     expect(h.stats.subscribers).toBe(0)
     expect(() => h.subscribe(alice, new RecordingSink())).toThrow()
+  })
+
+  describe('resuming a stream', () => {
+    /** A history over a list of changes whose reads wait until `release()`: live changes can arrive meanwhile. */
+    const history = (changes: Change[], position = 100): ChangeHistory & { release: () => void, reads: number } => {
+      let release = (): void => {}
+      const gate = new Promise<void>((resolve) => { release = resolve })
+      const h = {
+        reads: 0,
+        release: () => { release() },
+        position: async () => position,
+        read: async (since: string, limit: number) => {
+          h.reads++
+          await gate
+          const after = changes.filter((c) => Number(c.seq) > Number(since)).slice(0, limit)
+          return { changes: after, last: after.at(-1)?.seq ?? since }
+        }
+      }
+      return h
+    }
+    const frames = (sink: RecordingSink): Array<{ event: string, id: string | undefined, data: Record<string, unknown> }> => sink.written.filter((w) => !w.startsWith(':')).map((w) => {
+      const lines = w.split('\n')
+      return {
+        event: lines.find((l) => l.startsWith('event: '))?.slice(7) ?? '',
+        id: lines.find((l) => l.startsWith('id: '))?.slice(4),
+        data: JSON.parse(lines.find((l) => l.startsWith('data: '))?.slice(6) ?? 'null')
+      }
+    })
+    const at = (seq: number, rev: number, change: ReturnType<typeof datafile>): Change => ({ ...change, seq, changes: [{ rev: `${rev}-x` }] })
+
+    it('sends ready, then the latest missed state of each document, then live changes that came meanwhile, skipping states older than those sent', async () => {
+      const past = [
+        at(11, 1, datafile('d1', 'user:alice')),
+        at(12, 1, datafile('b1', 'user:bob')),
+        at(13, 1, datafile('d2', 'user:alice')),
+        at(14, 2, datafile('d1', 'user:alice', { 'processing-state': 'processing' }))
+      ]
+      const source = history(past)
+      const h = hub({ history: source })
+      const a = new RecordingSink()
+      h.subscribe(alice, a, { lastEventId: '10' })
+      await vi.waitFor(() => { expect(source.reads).toBe(1) })
+      // Live while the history is read: an old state of d1 (the feed lagging behind the read),
+      // then a newer one and a new document. Heartbeats do not go out before ready.
+      h.publish(at(14, 2, datafile('d1', 'user:alice', { 'processing-state': 'processing' })))
+      h.publish(at(15, 3, datafile('d1', 'user:alice', { 'processing-state': 'finished_successfully' })))
+      h.publish(at(16, 1, datafile('d3', 'user:alice')))
+      expect(a.written).toEqual([])
+      source.release()
+      await vi.waitFor(() => { expect(frames(a).filter((f) => f.event === 'change')).toHaveLength(4) })
+      const sent = frames(a)
+      expect(sent[0]).toEqual({ event: 'ready', id: undefined, data: { 'heartbeat-ms': 15_000, resumed: true } })
+      expect(sent.slice(1).map((f) => [f.data.id, f.data.state, f.id])).toEqual([
+        ['d2', 'pending', '13'],
+        ['d1', 'processing', '14'],
+        ['d1', 'finished_successfully', '15'],
+        ['d3', 'pending', '16']
+      ])
+    })
+
+    it('a fresh stream gets the current position as its ready id; one too far behind, or whose history fails, reloads', async () => {
+      const many = Array.from({ length: 8 }, (_, i) => at(i + 1, 1, datafile(`d${i}`, 'user:alice')))
+      const source = history(many, 42)
+      source.release()
+      const h = hub({ history: source, maxReplay: 5 })
+      const fresh = new RecordingSink()
+      h.subscribe(alice, fresh)
+      await vi.waitFor(() => { expect(fresh.written).toHaveLength(1) })
+      expect(frames(fresh)[0]).toEqual({ event: 'ready', id: '42', data: { 'heartbeat-ms': 15_000, resumed: false } })
+
+      const behind = new RecordingSink()
+      h.subscribe(alice, behind, { lastEventId: '0' })
+      await vi.waitFor(() => { expect(behind.written).toHaveLength(1) })
+      expect(frames(behind)[0]).toMatchObject({ id: '42', data: { resumed: false } })
+
+      const failing = hub({ history: { position: async () => 7, read: async () => { throw new Error('database down') } } })
+      const unlucky = new RecordingSink()
+      failing.subscribe(alice, unlucky, { lastEventId: '3' })
+      await vi.waitFor(() => { expect(unlucky.written).toHaveLength(1) })
+      expect(frames(unlucky)[0]).toMatchObject({ id: '7', data: { resumed: false } })
+    })
+
+    it('live output that waits behind the history counts toward the bound: past it the client is dropped', async () => {
+      const source = history([])
+      const h = hub({ history: source, maxPendingBytes: 2000 })
+      const a = new RecordingSink()
+      h.subscribe(alice, a, { lastEventId: '10' })
+      await vi.waitFor(() => { expect(source.reads).toBe(1) })
+      for (let i = 0; i < 20; i++) h.publish(at(20 + i, 1, datafile(`d${i}`, 'user:alice', { name: 'n'.repeat(100) })))
+      expect(a.closed).toBe('slow')
+      expect(h.stats).toEqual({ subscribers: 0, dropped: 1 })
+      source.release()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(a.written).toEqual([])
+    })
+
+    it('a client that leaves while its history is read gets nothing written', async () => {
+      const source = history([at(11, 1, datafile('d1', 'user:alice'))])
+      const h = hub({ history: source })
+      const a = new RecordingSink()
+      const off = h.subscribe(alice, a, { lastEventId: '10' })
+      await vi.waitFor(() => { expect(source.reads).toBe(1) })
+      off()
+      source.release()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(a.written).toEqual([])
+      expect(h.stats.subscribers).toBe(0)
+    })
   })
 })

@@ -27,4 +27,19 @@ describe('SseParser (the dashboard\'s event-stream reader)', () => {
     // A blank line with no fields before it dispatches nothing.
     expect(p.push('\n\n')).toEqual([])
   })
+
+  it('keeps the last event id of the last complete event, across events without one', () => {
+    const p = new SseParser()
+    expect(p.lastEventId).toBe('')
+    p.push('event: ready\nid: 12-abc\ndata: {}\n\nevent: change\ndata: {"a":1}\n\n: heartbeat\n\n')
+    expect(p.lastEventId).toBe('12-abc')
+    // An event cut off before its blank line has not been received: its id does not count yet.
+    p.push('event: change\ndata: {"a":2}\nid: 13-def\n')
+    expect(p.lastEventId).toBe('12-abc')
+    p.push('\n')
+    expect(p.lastEventId).toBe('13-def')
+    // An id with a NUL is ignored, as the standard says.
+    p.push('data: x\nid: 1\0\n\n')
+    expect(p.lastEventId).toBe('13-def')
+  })
 })
