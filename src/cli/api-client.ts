@@ -11,6 +11,12 @@ export interface Download {
   size: number | undefined
   /** The server's suggested file name (Content-Disposition), if any. */
   fileName: string | undefined
+  contentType: string | undefined
+}
+
+/** Lets the caller give up on a request: aborting ends it, body included. */
+export interface RequestOptions {
+  signal?: AbortSignal
 }
 
 /**
@@ -32,19 +38,20 @@ export class ApiClient {
     this.agent = new Agent({ keepAliveTimeout: 10_000 })
   }
 
-  async get (path: string): Promise<unknown> {
-    return await this.json('GET', path)
+  async get (path: string, options: RequestOptions = {}): Promise<unknown> {
+    return await this.json('GET', path, undefined, options)
   }
 
   async post (path: string, body?: unknown): Promise<unknown> {
     return await this.json('POST', path, body)
   }
 
-  async json (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+  async json (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, options: RequestOptions = {}): Promise<unknown> {
     const res = await this.send(path, {
       method,
       headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) })
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...options
     })
     return await readJson(res, path)
   }
@@ -68,21 +75,26 @@ export class ApiClient {
     return await readJson(res, path)
   }
 
-  /** Opens a streamed GET (a model download, a log); the caller consumes or destroys the body. */
-  async open (path: string): Promise<Download> {
-    const res = await this.send(path, { method: 'GET', headers: {} }, { bodyTimeout: 0 })
+  /**
+   * Opens a streamed GET (a model download, a log, an event stream); the caller consumes or
+   * destroys the body, or aborts `signal`. No body timeout: a stream may be idle for long.
+   */
+  async open (path: string, options: RequestOptions & { accept?: string } = {}): Promise<Download> {
+    const { accept, ...rest } = options
+    const res = await this.send(path, { method: 'GET', headers: accept === undefined ? {} : { accept }, ...rest }, { bodyTimeout: 0 })
     if (res.statusCode < 200 || res.statusCode >= 300) await readJson(res, path)
     const length = res.headers['content-length']
     const disposition = res.headers['content-disposition']
+    const type = res.headers['content-type']
     const fileName = typeof disposition === 'string' ? /filename="([^"]+)"/.exec(disposition)?.[1] : undefined
-    return { body: res.body, size: typeof length === 'string' ? Number(length) : undefined, fileName }
+    return { body: res.body, size: typeof length === 'string' ? Number(length) : undefined, fileName, contentType: typeof type === 'string' ? type : undefined }
   }
 
   async close (): Promise<void> {
     await this.agent.close()
   }
 
-  private async send (path: string, options: { method: Dispatcher.HttpMethod, headers: Record<string, string>, body?: string | Readable }, timeouts: { bodyTimeout?: number } = {}): Promise<Dispatcher.ResponseData> {
+  private async send (path: string, options: { method: Dispatcher.HttpMethod, headers: Record<string, string>, body?: string | Readable, signal?: AbortSignal }, timeouts: { bodyTimeout?: number } = {}): Promise<Dispatcher.ResponseData> {
     try {
       return await request(`${this.baseUrl}${path}`, {
         ...options,

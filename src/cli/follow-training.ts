@@ -1,32 +1,42 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { ApiClient } from './api-client.js'
 import { ENDED, TrainingJobView, parseAnswer } from './api-types.js'
-import { ApiError, InterruptedError } from './cli-error.js'
+import { ApiError, CliError, InterruptedError } from './cli-error.js'
 import type { CommandContext } from './command.js'
 import { bar, num, seconds } from './format.js'
+import { watchJob } from './job-events.js'
 import { InterruptWatcher } from './terminal.js'
-import { POLL_MS } from './wait-job.js'
 
 /**
  * Shows a training job's progress on the status line (iteration/max-iter, loss, accuracy) until
- * it ends, polling the job. Ctrl-C asks whether to cancel the job: yes cancels it (POST
- * …/cancel), no leaves it running; either way the command stops with exit code 130. A second
- * Ctrl-C while asking stops at once and leaves the job running. Resolves to the exit code:
- * 0 finished, 1 failed or cancelled elsewhere.
+ * it ends, from the server's event stream (polling while it is unavailable, see watchJob).
+ * Ctrl-C asks whether to cancel the job: yes cancels it (POST …/cancel), no leaves it running;
+ * either way the command stops with exit code 130. A second Ctrl-C while asking stops at once
+ * and leaves the job running. Resolves to the exit code: 0 finished, 1 failed or cancelled
+ * elsewhere.
  */
 export async function followTraining (ctx: CommandContext, client: ApiClient, id: string): Promise<number> {
   const watcher = new InterruptWatcher()
-  const path = `/training-jobs/${encodeURIComponent(id)}`
+  const stop = new AbortController()
+  const updates = watchJob(client, '/training-jobs', id, TrainingJobView, { signal: stop.signal })
   try {
     for (;;) {
-      const job = parseAnswer(TrainingJobView, await client.get(path), `GET ${path}`)
+      const next = await Promise.race([updates.next(), watcher.next().then(() => 'interrupted' as const)])
+      if (next === 'interrupted') {
+        // No updates while the question is asked; the stream need not stay open for it.
+        stop.abort()
+        return await offerCancel(ctx, client, id, watcher)
+      }
+      if (next.done === true) throw new CliError(`stopped following training job ${id}`)
+      const job = next.value
       if (ENDED.includes(job['processing-state'])) return report(ctx, job)
       ctx.term.status(describe(job))
-      const interrupted = await Promise.race([sleep(POLL_MS).then(() => false), watcher.next().then(() => true)])
-      if (interrupted) return await offerCancel(ctx, client, id, watcher)
     }
   } finally {
+    stop.abort()
     watcher.dispose()
+    // Settles at once now that it is aborted; a read it was making has already failed or
+    // finished, unobserved.
+    await updates.return().catch(() => {})
   }
 }
 

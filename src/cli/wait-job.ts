@@ -1,19 +1,18 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { z } from 'zod'
 import type { ApiClient } from './api-client.js'
-import { ENDED, parseAnswer } from './api-types.js'
+import { ENDED } from './api-types.js'
+import { CliError } from './cli-error.js'
+import { watchJob } from './job-events.js'
 import type { Terminal } from './terminal.js'
 
-/** How often a waiting command asks for the job again. */
-export const POLL_MS = 500
-
 /**
- * Polls a job (`path` is e.g. `/datafiles/<id>`) until it has ended, showing its state on the
- * status line, and returns its last view. Ctrl-C simply stops waiting: the job is unaffected.
+ * Waits until a job (`collection` is e.g. `/datafiles`) has ended, showing its state on the
+ * status line, and returns its last view. Changes arrive through the server's event stream,
+ * with polling when it is unavailable (see watchJob). Ctrl-C simply stops waiting: the job is
+ * unaffected.
  */
-export async function waitForJob<T extends z.ZodType<{ 'processing-state': string, 'processing-log': string }>> (term: Terminal, client: ApiClient, path: string, schema: T, label: string): Promise<z.infer<T>> {
-  for (;;) {
-    const job = parseAnswer(schema, await client.get(path), `GET ${path}`)
+export async function waitForJob<T extends z.ZodType<{ 'processing-state': string, 'processing-log': string }>> (term: Terminal, client: ApiClient, collection: string, id: string, schema: T, label: string): Promise<z.infer<T>> {
+  for await (const job of watchJob(client, collection, id, schema)) {
     const state = job['processing-state']
     if (ENDED.includes(state)) {
       term.clearStatus()
@@ -21,6 +20,7 @@ export async function waitForJob<T extends z.ZodType<{ 'processing-state': strin
     }
     const log = job['processing-log']
     term.status(`${label}: ${state}${log === '' ? '' : ` (${log.split('\n')[0]?.slice(0, 100) ?? ''})`}`)
-    await sleep(POLL_MS)
   }
+  // watchJob ends only when told to, and nobody tells it here.
+  throw new CliError(`stopped waiting for ${collection}/${id}`)
 }

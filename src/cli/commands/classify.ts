@@ -45,7 +45,7 @@ prints a table: for each image its top-k labels with their probabilities, best f
       ctx.result(created, `${created.id}\n`)
       return 0
     }
-    const job = await waitForJob(ctx.term, client, `/classify-jobs/${created.id}`, ClassifyJobView, `classifying ${images.length} image${images.length === 1 ? '' : 's'}`)
+    const job = await waitForJob(ctx.term, client, '/classify-jobs', created.id, ClassifyJobView, `classifying ${images.length} image${images.length === 1 ? '' : 's'}`)
     if (job['processing-state'] !== 'finished_successfully') {
       if (ctx.json) ctx.result(job, '')
       throw new CliError(`classify job ${job.id} ${job['processing-state']}: ${job['processing-log']}`)

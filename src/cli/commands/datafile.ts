@@ -77,7 +77,7 @@ async function finish (ctx: CommandContext, created: { id: string }, wait: boole
     ctx.result(created, `${created.id}\n`)
     return 0
   }
-  const done = await waitForJob(ctx.term, await ctx.client(), `/datafiles/${created.id}`, DatafileView, `checking datafile ${created.id}`)
+  const done = await waitForJob(ctx.term, await ctx.client(), '/datafiles', created.id, DatafileView, `checking datafile ${created.id}`)
   if (done['processing-state'] !== 'finished_successfully') {
     if (ctx.json) ctx.result(done, '')
     throw new CliError(`datafile ${created.id} ${done['processing-state']}: ${done['processing-log']}`)

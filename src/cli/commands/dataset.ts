@@ -40,7 +40,7 @@ datafiles are used as they are. Prints the new dataset's id.`,
       ctx.result(created, `${created.id}\n`)
       return 0
     }
-    const done = await waitForJob(ctx.term, client, `/datasets/${created.id}`, JobView, `making dataset ${created.id}`)
+    const done = await waitForJob(ctx.term, client, '/datasets', created.id, JobView, `making dataset ${created.id}`)
     if (done['processing-state'] !== 'finished_successfully') {
       if (ctx.json) ctx.result(done, '')
       throw new CliError(`dataset ${created.id} ${done['processing-state']}: ${done['processing-log']}`)
