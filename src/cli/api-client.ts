@@ -1,7 +1,7 @@
 import { Readable, Transform } from 'node:stream'
 import { Agent, request } from 'undici'
 import type { Dispatcher } from 'undici'
-import { ApiError, CliError } from './cli-error.js'
+import { ApiError, CliError, UnreachableError } from './cli-error.js'
 import type { Credentials } from './config-store.js'
 import { multipartBody } from './multipart-body.js'
 import type { FormPart } from './multipart-body.js'
@@ -104,7 +104,7 @@ export class ApiClient {
         ...timeouts
       })
     } catch (err) {
-      throw new CliError(`cannot reach ${this.baseUrl}: ${describeNetworkError(err)}`)
+      throw new UnreachableError(`cannot reach ${this.baseUrl}: ${describeNetworkError(err)}`)
     }
   }
 }
@@ -120,7 +120,10 @@ async function readJson (res: Dispatcher.ResponseData, path: string): Promise<un
     }
   }
   let code = `HTTP_${res.statusCode}`
-  let message = text.slice(0, 500) || `HTTP ${res.statusCode}`
+  // A proxy's or load balancer's error page says nothing a terminal line can show.
+  let message = /^\s*</.test(text)
+    ? `the server answered HTTP ${res.statusCode} with an HTML page, not the API's answer (a proxy in front of it, with the API away?)`
+    : text.slice(0, 500) || `HTTP ${res.statusCode}`
   try {
     const body: unknown = JSON.parse(text)
     if (typeof body === 'object' && body !== null) {
@@ -130,7 +133,7 @@ async function readJson (res: Dispatcher.ResponseData, path: string): Promise<un
       if (typeof m === 'string') message = m
     }
   } catch {
-    // Not the API's error shape (a proxy's HTML page): the text itself is the best message.
+    // Not the API's error shape: the message above stands.
   }
   if (res.statusCode === 401) message = `${message} (run \`et login\` to sign in again)`
   throw new ApiError(res.statusCode, code, message)

@@ -18,6 +18,14 @@ export class UsageError extends CliError {
   }
 }
 
+/** No answer from the server at all: refused, reset, timed out or not found. */
+export class UnreachableError extends CliError {
+  constructor (message: string) {
+    super(message, 1)
+    this.name = 'UnreachableError'
+  }
+}
+
 /** The server answered with its `{statusCode, code, error, message}` error shape (or something else that is not 2xx). */
 export class ApiError extends CliError {
   readonly status: number

@@ -17,7 +17,10 @@ import { InterruptWatcher } from './terminal.js'
 export async function followTraining (ctx: CommandContext, client: ApiClient, id: string): Promise<number> {
   const watcher = new InterruptWatcher()
   const stop = new AbortController()
-  const updates = watchJob(client, '/training-jobs', id, TrainingJobView, { signal: stop.signal })
+  const updates = watchJob(client, '/training-jobs', id, TrainingJobView, {
+    signal: stop.signal,
+    onOutage: (message) => { if (message !== null) ctx.term.status(`training ${id.slice(0, 8)}: ${message}`) }
+  })
   try {
     for (;;) {
       const next = await Promise.race([updates.next(), watcher.next().then(() => 'interrupted' as const)])

@@ -4,6 +4,7 @@ import { assertNever } from '../lib/assert-never.js'
 import { SseParser } from '../web/sse.js'
 import type { ApiClient } from './api-client.js'
 import { parseAnswer } from './api-types.js'
+import { ApiError, UnreachableError } from './cli-error.js'
 
 /** How often a waiting command reads the job while it has no event stream. */
 export const POLL_MS = 500
@@ -14,6 +15,10 @@ const RETRY_MAX_MS = 30_000
 const READY_TIMEOUT_MS = 10_000
 /** A stream silent for this many heartbeats is dead, even if the socket looks open. */
 const MISSED_HEARTBEATS = 3
+/** How long a server that does not answer (restarting, say) is waited for before giving up. */
+const PATIENCE_MS = 120_000
+/** The longest pause between reads while the server does not answer. */
+const OUTAGE_POLL_MAX_MS = 5000
 
 const ReadyData = z.object({ 'heartbeat-ms': z.number().positive().default(15_000) }).loose()
 const ChangeData = z.object({ id: z.string(), deleted: z.boolean().default(false), doc: z.unknown() }).loose()
@@ -26,6 +31,10 @@ export interface WatchOptions {
   signal?: AbortSignal
   /** The polling interval while no stream is open (default POLL_MS). */
   pollMs?: number
+  /** How long to keep trying while the server does not answer before failing (default 2 min). */
+  patienceMs?: number
+  /** Told while the server does not answer (a line for the status), and null once it does again. */
+  onOutage?: (message: string | null) => void
 }
 
 /**
@@ -35,17 +44,21 @@ export interface WatchOptions {
  * the stream. While the stream is down (an older server's 404, 429 for too many streams, a
  * network error, a silent connection) the document is polled every `pollMs` and the stream is
  * retried with backoff. Views are parsed with `schema`; an older revision than one already
- * yielded is skipped. Errors reading the document (404 once it is deleted, 401) end the
- * iteration by throwing. Leaving the loop or aborting `signal` closes the stream.
+ * yielded is skipped. A server that does not answer, or a proxy's 502/503/504 in front of it,
+ * is waited for up to `patienceMs` (a restart should not end a long training's follow); other
+ * errors reading the document (404 once it is deleted, 401) end the iteration by throwing.
+ * Leaving the loop or aborting `signal` closes the stream.
  */
 export async function * watchJob<T extends z.ZodType> (client: ApiClient, collection: string, id: string, schema: T, options: WatchOptions = {}): AsyncGenerator<z.infer<T>, void, undefined> {
   const path = `${collection}/${encodeURIComponent(id)}`
   const pollMs = options.pollMs ?? POLL_MS
+  const patienceMs = options.patienceMs ?? PATIENCE_MS
   const stop = new AbortController()
   const signal = options.signal === undefined ? stop.signal : AbortSignal.any([stop.signal, options.signal])
   const inbox = new Inbox<StreamNews>()
   const stream = keepStreamOpen(client, id, inbox, signal)
   let newest = -1
+  let outageSince: number | null = null
   try {
     let live = false
     // The first read waits a moment: the stream's `ready`, normally quicker, brings one anyway.
@@ -79,7 +92,26 @@ export async function * watchJob<T extends z.ZodType> (client: ApiClient, collec
         }
       }
       if (read) {
-        view = parseAnswer(schema, await client.get(path, { signal }), `GET ${path}`)
+        let answer: unknown
+        try {
+          answer = await client.get(path, { signal })
+        } catch (err) {
+          if (signal.aborted) return
+          if (!isOutage(err)) throw err
+          outageSince ??= Date.now()
+          const waited = Date.now() - outageSince
+          if (waited >= patienceMs) throw err
+          options.onOutage?.(`${err.message}; still trying (${Math.round(waited / 1000)} s)`)
+          // Keep reading on a timer, less often the longer it lasts: the stream is down too.
+          live = false
+          nextPollAt = Date.now() + Math.min(OUTAGE_POLL_MAX_MS, Math.max(pollMs, waited / 4))
+          continue
+        }
+        if (outageSince !== null) {
+          outageSince = null
+          options.onOutage?.(null)
+        }
+        view = parseAnswer(schema, answer, `GET ${path}`)
         nextPollAt = Date.now() + pollMs
       }
       // A read and a change event can pass each other: never step back to an older revision.
@@ -166,6 +198,11 @@ function changeFor (id: string, data: string): StreamNews | null {
   if (!change.success) return { kind: 'change', doc: null }
   if (change.data.id !== id) return null
   return { kind: 'change', doc: change.data.deleted ? null : change.data.doc ?? null }
+}
+
+/** No answer, or a proxy saying the server behind it is away: worth waiting out. */
+function isOutage (err: unknown): err is Error {
+  return err instanceof UnreachableError || (err instanceof ApiError && [502, 503, 504].includes(err.status))
 }
 
 /** The generation of a view's CouchDB revision (`"7-ab…"` → 7), or -1 when it shows none. */

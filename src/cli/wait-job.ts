@@ -12,7 +12,7 @@ import type { Terminal } from './terminal.js'
  * unaffected.
  */
 export async function waitForJob<T extends z.ZodType<{ 'processing-state': string, 'processing-log': string }>> (term: Terminal, client: ApiClient, collection: string, id: string, schema: T, label: string): Promise<z.infer<T>> {
-  for await (const job of watchJob(client, collection, id, schema)) {
+  for await (const job of watchJob(client, collection, id, schema, { onOutage: (message) => { if (message !== null) term.status(`${label}: ${message}`) } })) {
     const state = job['processing-state']
     if (ENDED.includes(state)) {
       term.clearStatus()

@@ -9,6 +9,8 @@ export interface CountingProxy {
   count: (method: string, path: string) => number
   /** Set to a status to answer `/events` with it instead of passing it on (an older server: 404). */
   refuseEvents: number | null
+  /** While true every connection is dropped unanswered, as while the server restarts. */
+  offline: boolean
   /** `/events` responses passed on and still open. */
   readonly openStreams: number
   /** Cuts every open `/events` response, as a dropped connection would. */
@@ -27,6 +29,7 @@ export async function startCountingProxy (target: string): Promise<CountingProxy
     requests: [],
     count: (method, path) => proxy.requests.filter((r) => r === `${method} ${path}`).length,
     refuseEvents: null,
+    offline: false,
     get openStreams () { return streams.size },
     cutStreams: () => {
       for (const res of streams) res.destroy()
@@ -41,6 +44,10 @@ export async function startCountingProxy (target: string): Promise<CountingProxy
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
     proxy.requests.push(`${req.method ?? 'GET'} ${path}`)
+    if (proxy.offline) {
+      req.socket.destroy()
+      return
+    }
     if (path === '/events' && proxy.refuseEvents !== null) {
       res.writeHead(proxy.refuseEvents, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ statusCode: proxy.refuseEvents, code: 'FST_ERR_NOT_FOUND', error: 'Not Found', message: 'Route GET:/events not found' }))

@@ -46,6 +46,7 @@ describe('et follow, driven by GET /events', () => {
   })
   afterEach(() => {
     proxy.refuseEvents = null
+    proxy.offline = false
     for (const et of running.splice(0)) if (et.child.exitCode === null) et.child.kill('SIGKILL')
   })
   afterAll(async () => {
@@ -133,6 +134,24 @@ describe('et follow, driven by GET /events', () => {
     expect(reads()).toBe(afterReconnect)
 
     await cancel(id)
+    const done = await et.done
+    expect(done.code, done.stderr).toBe(1)
+    expect(done.stderr).toContain(`training job ${id} cancelled`)
+  }, 60_000)
+
+  it('waits out a server that is away for a while, saying so, and reports the end once it is back', async () => {
+    const id = await newJob()
+    const et = follow(id)
+    await et.waitForStderr(new RegExp(`training ${id.slice(0, 8)}: pending`))
+    await until(() => proxy.openStreams === 1, 'et following /events')
+    proxy.offline = true
+    proxy.cutStreams()
+    await et.waitForStderr(/: cannot reach http:\/\/127\.0\.0\.1:\d+: .*; still trying \(\d+ s\)/)
+    // The job ends while the server cannot be reached; only a read after the outage can tell.
+    await cancel(id)
+    await sleep(1000)
+    expect(et.child.exitCode).toBeNull()
+    proxy.offline = false
     const done = await et.done
     expect(done.code, done.stderr).toBe(1)
     expect(done.stderr).toContain(`training job ${id} cancelled`)

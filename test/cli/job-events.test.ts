@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ApiClient } from '../../src/cli/api-client.js'
 import { TrainingJobView } from '../../src/cli/api-types.js'
-import { ApiError } from '../../src/cli/cli-error.js'
+import { ApiError, UnreachableError } from '../../src/cli/cli-error.js'
 import { watchJob } from '../../src/cli/job-events.js'
 
 const ID = 'job1'
@@ -23,6 +23,8 @@ class FakeApi {
   reads = 0
   eventRequests = 0
   eventsStatus: number | null = null
+  /** Set to a status to answer reads with it (a proxy whose server is away: 503). */
+  readStatus: number | null = null
   heartbeatMs = 15_000
   private readonly open = new Set<ServerResponse>()
   url = ''
@@ -44,7 +46,8 @@ class FakeApi {
       }
       if (req.url === `/training-jobs/${ID}`) {
         this.reads++
-        if (this.job === null) res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"ET_NOT_FOUND","message":"no such training job"}')
+        if (this.readStatus !== null) res.writeHead(this.readStatus, { 'content-type': 'text/html' }).end('<html>Service Unavailable</html>')
+        else if (this.job === null) res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"ET_NOT_FOUND","message":"no such training job"}')
         else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.job))
         return
       }
@@ -181,5 +184,35 @@ describe('watchJob', () => {
     stop.abort()
     await following
     await until(() => api.openStreams === 0, 'the stream closed on abort')
+  })
+
+  it('waits out a server that is away (a proxy\'s 503), saying so, and carries on when it is back', async () => {
+    const outages: Array<string | null> = []
+    const updates = watchJob(client, '/training-jobs', ID, TrainingJobView, { signal: stop.signal, pollMs: 50, onOutage: (m) => outages.push(m) })
+    expect((await updates.next()).value?.['processing-state']).toBe('pending')
+    api.readStatus = 503
+    api.eventsStatus = 503
+    api.job = view(2, 'processing')
+    // The stream drops, as it would when the server goes away.
+    for (const res of [...Reflect.get(api, 'open') as Set<ServerResponse>]) res.destroy()
+    const next = updates.next()
+    await until(() => outages.length >= 2, 'the outage reported')
+    expect(outages[0]).toMatch(/^the server answered HTTP 503 with an HTML page, .*; still trying \(\d+ s\)$/)
+    api.readStatus = null
+    api.eventsStatus = null
+    expect((await next).value?.['processing-state']).toBe('processing')
+    expect(outages.at(-1)).toBeNull()
+  })
+
+  it('gives up on a server that does not answer once its patience runs out, with the reason', async () => {
+    const updates = watchJob(client, '/training-jobs', ID, TrainingJobView, { signal: stop.signal, pollMs: 50, patienceMs: 800 })
+    await updates.next()
+    await api.close()
+    const started = Date.now()
+    api.job = view(2, 'processing')
+    const failure = await updates.next().then(() => null, (err: unknown) => err)
+    expect(failure).toBeInstanceOf(UnreachableError)
+    expect(String((failure as Error).message)).toMatch(/^cannot reach http:\/\/127\.0\.0\.1:\d+: connection refused/)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(700)
   })
 })
