@@ -10,8 +10,21 @@ export function viewSchema<T extends z.ZodObject> (schema: T) {
   return schema.extend({ id: z.string() })
 }
 
+const views = new WeakMap<object, object>()
+
+/**
+ * The API view of a document: the document with `id` beside `_id`. Stored documents are frozen
+ * and shared for as long as their revision lasts (parseStored), so their view is made once and
+ * shared too, rather than copied on every read of a hot document.
+ */
 export function withId<T extends { _id: string }> (doc: T): T & { id: string } {
-  return { ...doc, id: doc._id }
+  if (!Object.isFrozen(doc)) return { ...doc, id: doc._id }
+  let view = views.get(doc)
+  if (view === undefined) {
+    view = Object.freeze({ ...doc, id: doc._id })
+    views.set(doc, view)
+  }
+  return view as T & { id: string }
 }
 
 export const security = [{ basicAuth: [] }]

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
+import { hash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
 import type { PasswordHash } from '../../models/user.js'
 
 // scrypt cost: N=2^15, r=8 takes ~50–100 ms and 32 MiB per hash — expensive for an attacker
@@ -40,12 +40,12 @@ export async function burnVerification (password: string): Promise<void> {
 
 /**
  * Remembers successful verifications so a busy client does not pay a full scrypt per request.
- * Entries are keyed by HMAC(secret, username, password) with a per-process random secret:
+ * Entries are keyed by SHA-256(secret, username, password) with a per-process random secret:
  * the password is never stored, and the key is useless outside this process. An entry also
  * records the stored hash it was checked against, so a password change invalidates it.
  */
 export class AuthCache {
-  private readonly secret = randomBytes(32)
+  private readonly secret = randomBytes(32).toString('base64')
   private readonly entries = new Map<string, { userId: string, hashTag: string, expires: number }>()
   private readonly ttlMs: number
   private readonly maxEntries: number
@@ -56,7 +56,11 @@ export class AuthCache {
   }
 
   key (username: string, password: string): string {
-    return createHmac('sha256', this.secret).update(username).update('\0').update(password).digest('base64url')
+    // One native call, a fifth of an HMAC object's cost on every authenticated request. A keyed
+    // prefix is enough here: the digest only ever indexes this map and is never shown, so
+    // length extension (what HMAC's construction guards against) has nothing to work on.
+    // Usernames cannot contain NUL, so the fields cannot run into each other.
+    return hash('sha256', `${this.secret}\0${username}\0${password}`, 'base64url')
   }
 
   /** The cached user id, or undefined if absent, expired or checked against another hash. */
