@@ -302,10 +302,14 @@ describe('web dashboard in Chromium', () => {
       // The server goes away (ending every stream) and comes back on the same port; a datafile
       // is made while it is down. The page retries after 1 s and polls only after 5 s, so only
       // a resumed stream can bring the new row without a list reload.
+      // The new app is built first, so the port is closed only for as long as a restart of the
+      // listener takes, well inside the page's first retry even on a slow machine.
       const port = (app.server.address() as AddressInfo).port
+      const next = await buildApp(deps.services, appOptions)
+      await next.ready()
       await app.close()
       const away = await deps.services.resources.createDatafile('user:dana' as TenantId, NewDatafile.parse({ url: 'http://127.0.0.1:9/away.tar.gz', name: 'made while away' }))
-      app = await buildApp(deps.services, appOptions)
+      app = next
       await app.listen({ host: '127.0.0.1', port })
       await p.locator(`table[data-resource="datafile"] tr[data-id="${away._id}"]`).waitFor({ timeout: 4_000 })
       expect(sentIds[0]).toBeUndefined()
