@@ -20,7 +20,7 @@ export async function publicUserRoutes (scope: FastifyInstance, options: UserRou
       response: { 201: UserView, 400: ErrorResponse, 401: ErrorResponse, 409: ErrorResponse }
     }
   }, async (request, reply) => {
-    if (options.registration === 'closed') await requireAdmin(app, request.headers.authorization)
+    if (options.registration === 'closed') await requireAdmin(app, request.headers.authorization, request.ip)
     const user = await app.users.create(request.body)
     return await reply.code(201).send(user)
   })
@@ -33,12 +33,12 @@ export async function userRoutes (scope: FastifyInstance) {
   }, async (request) => await app.users.get(request.tenantId))
 }
 
-async function requireAdmin (app: FastifyInstance, header: string | undefined): Promise<void> {
+async function requireAdmin (app: FastifyInstance, header: string | undefined, client: string): Promise<void> {
   const match = header === undefined ? null : /^basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(header)
   const decoded = match?.[1] === undefined ? '' : Buffer.from(match[1], 'base64').toString('utf8')
   const colon = decoded.indexOf(':')
   if (colon < 0) throw new UnauthorizedError('registration is closed: the admin must authenticate to create users')
-  const principal = await app.users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1))
+  const principal = await app.users.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1), client)
   if (principal === null) throw new UnauthorizedError('wrong username or password')
   if (principal.kind !== 'admin') throw new ForbiddenError('registration is closed: only the admin can create users')
 }

@@ -36,6 +36,8 @@ export interface AppOptions {
   metrics?: { observeHttp: (method: string, route: string, statusCode: number, seconds: number) => void }
   /** The URL users reach the API at (`--public-url`), for links in webhooks; default: each request's own. */
   publicUrl?: string | null
+  /** Proxies whose X-Forwarded-For names the client (`--trust-proxy`); default: none. */
+  trustProxy?: string[]
 }
 
 /**
@@ -46,6 +48,8 @@ export async function buildApp (services: AppServices, options: AppOptions): Pro
   const app = Fastify({
     ...(options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // request.ip keys sign-in throttling: only a proxy we were told to trust may set it.
+    trustProxy: options.trustProxy !== undefined && options.trustProxy.length > 0 ? options.trustProxy : false,
     // Ids are short; a longer path parameter is an attack or a mistake.
     routerOptions: { maxParamLength: 200 },
     // Router-level failures (bad URL encoding, over-long ids) in the same error shape as the rest.

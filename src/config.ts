@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import { isIP } from 'node:net'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { blobStoreConfigFromUrl } from '../blobstore/blob-store-config.js'
@@ -40,6 +41,7 @@ export const serverFlags: FlagSpec[] = [
   { name: 'nsqd', type: 'string', multiple: true, help: 'nsqd TCP address host:4150 (repeatable)' },
   { name: 'nsqlookupd', type: 'string', multiple: true, help: 'nsqlookupd HTTP address host:4161 (repeatable)' },
   { name: 'topic', type: 'string', help: 'NSQ topic (default elastic-thought)' },
+  { name: 'trust-proxy', type: 'string', multiple: true, help: 'addresses or CIDRs of proxies in front (or loopback, linklocal, uniquelocal) whose X-Forwarded-For names the client (repeatable; default: none)' },
   { name: 'public-url', type: 'string', help: 'the URL users reach the API at, e.g. https://et.example.com, for links in webhooks (default: the URL each request came in on)' },
   { name: 'registration', type: 'string', help: 'open (anyone may POST /users, default) or closed (only the admin)' },
   { name: 'admin-user', type: 'string', help: 'admin username; its password comes from ET_ADMIN_PASSWORD' },
@@ -74,6 +76,17 @@ const PublicUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s):// UR
   .refine((u) => { const url = URL.parse(u); return url === null || (url.search === '' && url.hash === '') }, 'must not have a query or fragment')
   .transform((u) => u.replace(/\/+$/, ''))
 
+// Whose X-Forwarded-For to believe: the client address decides sign-in throttling.
+const TrustedProxy = z.string().refine((v) => ['loopback', 'linklocal', 'uniquelocal'].includes(v) || isAddressOrCidr(v), 'must be an IP address, a CIDR like 10.0.0.0/8, or loopback, linklocal or uniquelocal')
+
+function isAddressOrCidr (value: string): boolean {
+  const [address = '', bits, extra] = value.split('/')
+  const family = isIP(address)
+  if (family === 0 || extra !== undefined) return false
+  if (bits === undefined) return true
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
+}
+
 const HostPort = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'must be host:port')
 
 const RawServerConfig = z.object({
@@ -89,6 +102,7 @@ const RawServerConfig = z.object({
   nsqlookupd: z.array(z.string().min(1)).default([]),
   topic: z.string().regex(/^[.a-zA-Z0-9_-]{1,64}$/, 'must be a valid NSQ topic name').default('elastic-thought'),
   'public-url': PublicUrl.optional(),
+  'trust-proxy': z.array(TrustedProxy).default([]),
   registration: z.enum(['open', 'closed'], { error: 'must be open or closed' }).default('open'),
   'admin-user': z.string().min(1).optional(),
   'admin-password': z.string().min(8, 'must be at least 8 characters').optional(),
@@ -119,6 +133,8 @@ export interface ServerConfig {
   metrics?: { host: string, port: number } | null
   /** The URL users reach the API at, for links in webhooks; absent or null: each request's own. */
   publicUrl?: string | null
+  /** Proxies whose X-Forwarded-For names the client; absent or empty: none. */
+  trustProxy?: string[]
 }
 
 /**
@@ -192,7 +208,8 @@ export function loadServerConfig (argv: string[], env: NodeJS.ProcessEnv): Parse
       maxUploadBytes: v['max-upload-mb'] * 1024 * 1024,
       logLevel: v['log-level'],
       metrics: v['metrics-port'] === undefined ? null : { host: v['metrics-host'], port: v['metrics-port'] },
-      publicUrl: v['public-url'] ?? null
+      publicUrl: v['public-url'] ?? null,
+      trustProxy: v['trust-proxy']
     }
   }
 }

@@ -55,7 +55,7 @@ async function serve (argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const logger = createLogger(config.logLevel)
   const [{ buildApp }, { createDeps }, { startMetricsServer }] = await Promise.all([import('./app.js'), import('./deps.js'), import('./metrics/metrics-server.js')])
   const deps = await createDeps(config, logger)
-  const app = await buildApp(deps.services, { registration: config.registration, maxUploadBytes: config.maxUploadBytes, logger, publicUrl: config.publicUrl ?? null, ...(deps.metrics === null ? {} : { metrics: deps.metrics }) })
+  const app = await buildApp(deps.services, { registration: config.registration, maxUploadBytes: config.maxUploadBytes, logger, publicUrl: config.publicUrl ?? null, trustProxy: config.trustProxy ?? [], ...(deps.metrics === null ? {} : { metrics: deps.metrics }) })
   let metricsServer: MetricsServer | undefined
 
   let stopping: Promise<void> | undefined

@@ -70,6 +70,15 @@ describe('server config', () => {
     expect(failure(['--public-url', 'https://et.example.com/?a=1'])).toBe('invalid --public-url: must not have a query or fragment')
   })
 
+  it('takes the proxies to trust for the client address, and refuses anything that is not an address, a CIDR or a preset', () => {
+    expect(load([]).trustProxy).toEqual([])
+    expect(load(['--trust-proxy', '10.0.0.0/8', '--trust-proxy', 'loopback,::1']).trustProxy).toEqual(['10.0.0.0/8', 'loopback', '::1'])
+    expect(load([], { ET_TRUST_PROXY: '192.168.1.10, fd00::/8' }).trustProxy).toEqual(['192.168.1.10', 'fd00::/8'])
+    for (const bad of ['everyone', '10.0.0.0/33', '10.0.0/8', '1.2.3.4/8/1', 'true']) {
+      expect(failure(['--trust-proxy', bad]), bad).toMatch(/^invalid --trust-proxy: must be an IP address, a CIDR/)
+    }
+  })
+
   it('takes the admin password only from the environment', () => {
     expect(failure(['--admin-password', 'secret123'])).toBe('unknown flag --admin-password (see --help)')
     const config = load(['--registration', 'closed', '--admin-user', 'root'], { ET_ADMIN_PASSWORD: 'long secret' })

@@ -53,6 +53,15 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+/** The client must slow down; `retryAfterSeconds` goes out as the Retry-After header. */
+export class TooManyRequestsError extends AppError {
+  readonly retryAfterSeconds: number
+  constructor (message: string, retryAfterSeconds: number) {
+    super(429, 'ET_TOO_MANY_REQUESTS', message)
+    this.retryAfterSeconds = retryAfterSeconds
+  }
+}
+
 /** A backend (database, blob store, queue) could not be reached; callers may retry. */
 export class UnavailableError extends AppError {
   constructor (message: string, options?: { cause?: unknown }) {

@@ -11,7 +11,7 @@ export default fp(async function auth (app: FastifyInstance) {
   await app.register(fastifyBasicAuth, {
     authenticate: { realm: 'elastic-thought' },
     async validate (username, password, request) {
-      const principal = await app.users.authenticate(username, password)
+      const principal = await app.users.authenticate(username, password, request.ip)
       if (principal === null) throw new UnauthorizedError('wrong username or password')
       if (principal.kind !== 'user') throw new ForbiddenError('the admin account can only create users')
       request.principal = principal

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod'
-import { AppError } from '../lib/errors.js'
+import { AppError, TooManyRequestsError } from '../lib/errors.js'
 import { DASHBOARD_CLIENT_HEADER } from './dashboard.js'
 
 interface ErrorBody {
@@ -29,6 +29,7 @@ export default fp(async function errorHandler (app: FastifyInstance) {
     if (err.statusCode === 401 && request.headers[DASHBOARD_CLIENT_HEADER] !== undefined) reply.removeHeader('www-authenticate')
     if (err instanceof AppError) {
       if (err.statusCode >= 500) request.log.error({ err }, 'request failed')
+      if (err instanceof TooManyRequestsError) reply.header('retry-after', String(err.retryAfterSeconds))
       return reply.code(err.statusCode).send(body(err.statusCode, err.code, err.message, err.details))
     }
     if (hasZodFastifySchemaValidationErrors(err)) {

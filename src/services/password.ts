@@ -1,5 +1,7 @@
 import { hash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import type { PasswordHash } from '../../models/user.js'
+import { UnavailableError } from '../lib/errors.js'
 
 // scrypt cost: N=2^15, r=8 takes ~50–100 ms and 32 MiB per hash — expensive for an attacker
 // with a stolen database, which is why verification results are cached (see AuthCache).
@@ -17,25 +19,76 @@ function derive (password: string, salt: Buffer, params: { N: number, r: number,
   })
 }
 
-export async function hashPassword (password: string): Promise<PasswordHash> {
-  const salt = randomBytes(16)
-  const key = await derive(password, salt, { N, r: R, p: P })
-  return { algorithm: 'scrypt', salt: salt.toString('base64'), hash: key.toString('base64'), N, r: R, p: P }
+export interface PasswordHasherOptions {
+  /** scrypt runs at once at most (default: the core count, at most 4, libuv's thread pool). */
+  concurrency?: number
+  /** Checks waiting for a turn at most; past that they fail at once with a 503 (default 64). */
+  maxWaiting?: number
 }
 
-/** Constant-time check of a password against a stored hash. */
-export async function verifyPassword (password: string, stored: PasswordHash): Promise<boolean> {
-  const expected = Buffer.from(stored.hash, 'base64')
-  const key = await derive(password, Buffer.from(stored.salt, 'base64'), stored)
-  return key.length === expected.length && timingSafeEqual(key, expected)
-}
+/**
+ * Hashes and verifies passwords with scrypt, a few at a time. scrypt runs on libuv's thread
+ * pool, which file and DNS work share: a flood of sign-ins (right or wrong) would otherwise take
+ * every thread and every core. Waiting checks queue in order; a full queue is refused with a
+ * 503 rather than growing without bound.
+ */
+export class PasswordHasher {
+  private readonly concurrency: number
+  private readonly maxWaiting: number
+  private running = 0
+  private readonly waiting: Array<() => void> = []
+  // Checked against when the user does not exist, so "no such user" costs the same time as a
+  // wrong password and usernames cannot be discovered by timing.
+  private decoy: Promise<PasswordHash> | undefined
 
-// Checked against when the user does not exist, so "no such user" costs the same time as a
-// wrong password and usernames cannot be discovered by timing.
-let decoy: Promise<PasswordHash> | undefined
-export async function burnVerification (password: string): Promise<void> {
-  decoy ??= hashPassword(randomBytes(16).toString('hex'))
-  await verifyPassword(password, await decoy)
+  constructor (options: PasswordHasherOptions = {}) {
+    this.concurrency = options.concurrency ?? Math.min(4, availableParallelism())
+    this.maxWaiting = options.maxWaiting ?? 64
+  }
+
+  get stats (): { running: number, waiting: number } {
+    return { running: this.running, waiting: this.waiting.length }
+  }
+
+  async hash (password: string): Promise<PasswordHash> {
+    const salt = randomBytes(16)
+    const key = await this.derive(password, salt, { N, r: R, p: P })
+    return { algorithm: 'scrypt', salt: salt.toString('base64'), hash: key.toString('base64'), N, r: R, p: P }
+  }
+
+  /** Constant-time check of a password against a stored hash. */
+  async verify (password: string, stored: PasswordHash): Promise<boolean> {
+    const expected = Buffer.from(stored.hash, 'base64')
+    const key = await this.derive(password, Buffer.from(stored.salt, 'base64'), stored)
+    return key.length === expected.length && timingSafeEqual(key, expected)
+  }
+
+  /** Spends what a verification costs, for a user that does not exist. */
+  async burn (password: string): Promise<void> {
+    // A decoy that failed to hash (a full queue) is made again next time, not kept failed.
+    this.decoy ??= this.hash(randomBytes(16).toString('hex')).catch((err: unknown) => { this.decoy = undefined; throw err })
+    await this.verify(password, await this.decoy)
+  }
+
+  private async derive (password: string, salt: Buffer, params: { N: number, r: number, p: number }): Promise<Buffer> {
+    await this.turn()
+    try {
+      return await derive(password, salt, params)
+    } finally {
+      this.running--
+      this.waiting.shift()?.()
+    }
+  }
+
+  private async turn (): Promise<void> {
+    if (this.running < this.concurrency) {
+      this.running++
+      return
+    }
+    if (this.waiting.length >= this.maxWaiting) throw new UnavailableError('too many password checks are waiting; try again shortly')
+    // The finishing check hands its slot straight over, so `running` stays counted.
+    await new Promise<void>((resolve) => { this.waiting.push(() => { this.running++; resolve() }) })
+  }
 }
 
 /**

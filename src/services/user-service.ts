@@ -4,7 +4,10 @@ import type { NewUser, PasswordHash, User, UserView } from '../../models/user.js
 import { ConflictError, NotFoundError } from '../lib/errors.js'
 import { parseStored } from '../db/parse-stored.js'
 import type { Documents } from '../db/documents.js'
-import { AuthCache, burnVerification, hashPassword, verifyPassword } from './password.js'
+import { AuthThrottle } from './auth-throttle.js'
+import type { AuthThrottleOptions } from './auth-throttle.js'
+import { AuthCache, PasswordHasher } from './password.js'
+import type { PasswordHasherOptions } from './password.js'
 
 export type Principal =
   | { kind: 'user', tenantId: TenantId, username: string }
@@ -21,11 +24,15 @@ export function userIdOf (username: string): TenantId {
 export class UserService {
   private readonly docs: Documents
   private readonly cache = new AuthCache()
+  private readonly hasher: PasswordHasher
+  private readonly throttle: AuthThrottle
   private readonly admin: { username: string, hash: Promise<PasswordHash> } | null
 
-  constructor (docs: Documents, admin: { username: string, password: string } | null) {
+  constructor (docs: Documents, admin: { username: string, password: string } | null, options: { hasher?: PasswordHasherOptions, throttle?: AuthThrottleOptions } = {}) {
     this.docs = docs
-    this.admin = admin === null ? null : { username: admin.username, hash: hashPassword(admin.password) }
+    this.hasher = new PasswordHasher(options.hasher)
+    this.throttle = new AuthThrottle(options.throttle)
+    this.admin = admin === null ? null : { username: admin.username, hash: this.hasher.hash(admin.password) }
   }
 
   async create (input: NewUser): Promise<UserView> {
@@ -36,7 +43,7 @@ export class UserService {
       type: 'user',
       username: input.username,
       email: input.email,
-      'password-hash': await hashPassword(input.password),
+      'password-hash': await this.hasher.hash(input.password),
       'created-at': now,
       'updated-at': now
     }
@@ -54,16 +61,19 @@ export class UserService {
   }
 
   /**
-   * Checks a username and password. Resolves to the principal, or null for bad credentials.
-   * A cached success is honoured only while the user's stored hash is the one it was checked
-   * against, so changing or deleting a user takes effect at once.
+   * Checks a username and password from `client` (its address). Resolves to the principal, or
+   * null for bad credentials. A cached success is honoured only while the user's stored hash is
+   * the one it was checked against, so changing or deleting a user takes effect at once. Every
+   * check that would cost a scrypt first asks the throttle, which refuses (429) a client that
+   * failed too often; a cached success costs nothing and is never refused.
    */
-  async authenticate (username: string, password: string): Promise<Principal | null> {
+  async authenticate (username: string, password: string, client: string): Promise<Principal | null> {
     if (this.admin !== null && username === this.admin.username) {
-      return await verifyPassword(password, await this.admin.hash) ? { kind: 'admin', username } : null
+      const hash = await this.admin.hash
+      return await this.verify(client, username, async () => await this.hasher.verify(password, hash)) ? { kind: 'admin', username } : null
     }
     if (!Username.safeParse(username).success) {
-      await burnVerification(password)
+      await this.burn(client, username, password)
       return null
     }
     const tenantId = userIdOf(username)
@@ -72,15 +82,29 @@ export class UserService {
       user = await this.read(tenantId)
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err
-      await burnVerification(password)
+      await this.burn(client, username, password)
       return null
     }
     const key = this.cache.key(username, password)
     const tag = user['password-hash'].salt + user['password-hash'].hash
     if (this.cache.lookup(key, tag) === tenantId) return { kind: 'user', tenantId, username }
-    if (!(await verifyPassword(password, user['password-hash']))) return null
+    if (!await this.verify(client, username, async () => await this.hasher.verify(password, user['password-hash']))) return null
     this.cache.remember(key, tenantId, tag)
     return { kind: 'user', tenantId, username }
+  }
+
+  /** No such user: as slow as a wrong password, and counted as one. */
+  private async burn (client: string, username: string, password: string): Promise<void> {
+    await this.verify(client, username, async () => { await this.hasher.burn(password); return false })
+  }
+
+  /** Runs one costly check under the throttle, and tells it how the check went. */
+  private async verify (client: string, username: string, check: () => Promise<boolean>): Promise<boolean> {
+    this.throttle.check(client, username)
+    const ok = await check()
+    if (ok) this.throttle.succeeded(client, username)
+    else this.throttle.failed(client, username)
+    return ok
   }
 
   /** The changes feed saw a user document change: drop its cached verifications. */

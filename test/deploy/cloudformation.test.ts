@@ -172,6 +172,7 @@ describe('cloudformation/elastic-thought.yaml', () => {
     Registration: 'closed',
     AdminUser: 'admin',
     PublicUrl: 'https://et.example.com',
+    'Vpc.CidrBlock': '10.42.0.0/16',
     COUCH_PW: 'couch-password-0123',
     ADMIN_PW: 'admin-password-0123',
     PRIVATE_IP: '10.42.0.10'
@@ -204,6 +205,8 @@ describe('cloudformation/elastic-thought.yaml', () => {
     const serverEnv = { ...cpuImageEnv, ...envOf(apiDocs, '/etc/elastic-thought/server.env') }
     expect(serverEnv.ET_COUCH_URL).toBe('http://admin:couch-password-0123@127.0.0.1:5984/elastic-thought')
     expect(serverEnv.ET_PUBLIC_URL).toBe('https://et.example.com')
+    // The load balancer's nodes live in the stack's VPC: their X-Forwarded-For names the client.
+    expect(serverEnv.ET_TRUST_PROXY).toBe('10.42.0.0/16')
     expect(configError('server', [], { ...serverEnv, ET_PUBLIC_URL: '' })).toBeNull()
     expect(configError('server', server?.args ?? [], serverEnv)).toBeNull()
     expect(server?.args.join(' ')).toBe('--scheduler nsq --nsqd 127.0.0.1:4150 --blob-store-url s3://et-prod-blobbucket-1a2b3c/blobs?region=eu-west-1 --registration closed --admin-user admin')

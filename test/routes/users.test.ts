@@ -80,6 +80,52 @@ describe('users and authentication', () => {
   })
 })
 
+describe('sign-in throttling', () => {
+  let t: TestApp
+  beforeAll(async () => { t = await startTestApp() })
+  afterAll(async () => { await t.close() })
+  const me = async (app: TestApp['app'], authorization: string, extra: { remoteAddress?: string, headers?: Record<string, string> } = {}) =>
+    await app.inject({ url: '/users/me', headers: { authorization, ...extra.headers }, ...(extra.remoteAddress === undefined ? {} : { remoteAddress: extra.remoteAddress }) })
+
+  it('after 10 failures for an account from one address answers 429 with Retry-After without checking; remembered sign-ins, other accounts and other addresses go on', async () => {
+    const ivy = await signUp(t.app, 'ivy', 'ivy password 123')
+    const jack = await signUp(t.app, 'jack', 'jack password 123')
+    const lena = await signUp(t.app, 'lena', 'lena password 123')
+    // Ivy signed in before: her verification is remembered. Jack never signed in.
+    expect((await me(t.app, ivy)).statusCode).toBe(200)
+    for (const name of ['ivy', 'jack']) {
+      for (let i = 0; i < 10; i++) expect((await me(t.app, basic(name, `guess number ${i}`))).statusCode).toBe(401)
+    }
+    const refused = await me(t.app, basic('ivy', 'guess number 10'))
+    expect(refused.statusCode).toBe(429)
+    expect(refused.json()).toMatchObject({ code: 'ET_TOO_MANY_REQUESTS', message: expect.stringMatching(/^too many failed sign-ins for 'ivy' from this address; try again in \d+ s$/) })
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(800)
+    // Jack's right password is refused as well: it is not even checked, so it could not pass.
+    expect((await me(t.app, jack)).statusCode).toBe(429)
+    // Ivy's was checked before and is remembered: no guess, no cost, so it goes through.
+    expect((await me(t.app, ivy)).statusCode).toBe(200)
+    expect((await me(t.app, lena)).statusCode).toBe(200)
+    expect((await me(t.app, basic('jack', 'guess from elsewhere'), { remoteAddress: '10.1.2.3' })).statusCode).toBe(401)
+    expect((await me(t.app, jack, { remoteAddress: '10.1.2.3' })).statusCode).toBe(200)
+  })
+
+  it('counts the client behind a trusted proxy by X-Forwarded-For, and ignores that header from anyone else', async () => {
+    await signUp(t.app, 'kate', 'kate password 123')
+    const proxied = await buildApp(t.deps.services, { registration: 'open', maxUploadBytes: 1024, logger: false, trustProxy: ['127.0.0.1'] })
+    try {
+      for (let i = 0; i < 10; i++) expect((await me(proxied, basic('kate', `guess ${i}`), { headers: { 'x-forwarded-for': '203.0.113.7' } })).statusCode).toBe(401)
+      expect((await me(proxied, basic('kate', 'guess 10'), { headers: { 'x-forwarded-for': '203.0.113.7' } })).statusCode).toBe(429)
+      // Another client behind the same proxy is its own address.
+      expect((await me(proxied, basic('kate', 'guess 11'), { headers: { 'x-forwarded-for': '203.0.113.8' } })).statusCode).toBe(401)
+    } finally {
+      await proxied.close()
+    }
+    // Not from a trusted proxy: rotating the header does not make a new client.
+    for (let i = 0; i < 10; i++) expect((await me(t.app, basic('kate', `direct ${i}`), { remoteAddress: '198.51.100.1', headers: { 'x-forwarded-for': `203.0.113.${i}` } })).statusCode).toBe(401)
+    expect((await me(t.app, basic('kate', 'direct 10'), { remoteAddress: '198.51.100.1', headers: { 'x-forwarded-for': '203.0.113.99' } })).statusCode).toBe(429)
+  })
+})
+
 describe('closed registration', () => {
   let t: TestApp
   beforeAll(async () => { t = await startTestApp({ registration: 'closed', admin: { username: 'root', password: 'admin password 1' } }) })
