@@ -17,11 +17,11 @@ export async function publicUserRoutes (scope: FastifyInstance, options: UserRou
       tags: ['users'],
       summary: options.registration === 'open' ? 'Create an account (no authentication needed)' : 'Create an account (admin only: registration is closed)',
       body: NewUser,
-      response: { 201: UserView, 400: ErrorResponse, 401: ErrorResponse, 409: ErrorResponse }
+      response: { 201: UserView, 400: ErrorResponse, 401: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse }
     }
   }, async (request, reply) => {
     if (options.registration === 'closed') await requireAdmin(app, request.headers.authorization, request.ip)
-    const user = await app.users.create(request.body)
+    const user = await app.users.create(request.body, options.registration === 'open' ? request.ip : null)
     return await reply.code(201).send(user)
   })
 }

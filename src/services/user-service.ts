@@ -4,8 +4,8 @@ import type { NewUser, PasswordHash, User, UserView } from '../../models/user.js
 import { ConflictError, NotFoundError } from '../lib/errors.js'
 import { parseStored } from '../db/parse-stored.js'
 import type { Documents } from '../db/documents.js'
-import { AuthThrottle } from './auth-throttle.js'
-import type { AuthThrottleOptions } from './auth-throttle.js'
+import { AuthThrottle, SignUpLimit } from './auth-throttle.js'
+import type { AuthThrottleOptions, SignUpLimitOptions } from './auth-throttle.js'
 import { AuthCache, PasswordHasher } from './password.js'
 import type { PasswordHasherOptions } from './password.js'
 
@@ -26,17 +26,24 @@ export class UserService {
   private readonly cache = new AuthCache()
   private readonly hasher: PasswordHasher
   private readonly throttle: AuthThrottle
+  private readonly signUps: SignUpLimit
   private readonly admin: { username: string, hash: Promise<PasswordHash> } | null
 
-  constructor (docs: Documents, admin: { username: string, password: string } | null, options: { hasher?: PasswordHasherOptions, throttle?: AuthThrottleOptions } = {}) {
+  constructor (docs: Documents, admin: { username: string, password: string } | null, options: { hasher?: PasswordHasherOptions, throttle?: AuthThrottleOptions, signUps?: SignUpLimitOptions } = {}) {
     this.docs = docs
     this.hasher = new PasswordHasher(options.hasher)
     this.throttle = new AuthThrottle(options.throttle)
+    this.signUps = new SignUpLimit(options.signUps)
     this.admin = admin === null ? null : { username: admin.username, hash: this.hasher.hash(admin.password) }
   }
 
-  async create (input: NewUser): Promise<UserView> {
+  /**
+   * Creates an account. `client` is the address of an open registration, which is limited per
+   * address; null when the admin creates it.
+   */
+  async create (input: NewUser, client: string | null): Promise<UserView> {
     if (this.admin !== null && input.username === this.admin.username) throw new ConflictError(`username '${input.username}' is taken`)
+    if (client !== null) this.signUps.take(client)
     const now = new Date().toISOString()
     const doc: User = {
       _id: userIdOf(input.username),

@@ -109,6 +109,18 @@ describe('sign-in throttling', () => {
     expect((await me(t.app, jack, { remoteAddress: '10.1.2.3' })).statusCode).toBe(200)
   })
 
+  it('open registration: 20 accounts an hour from one address, then 429; other addresses go on', async () => {
+    const signUpFrom = async (username: string, remoteAddress: string) => await t.app.inject({ method: 'POST', url: '/users', remoteAddress, payload: { username, email: `${username}@example.com`, password: 'long enough pw' } })
+    for (let i = 0; i < 20; i++) expect((await signUpFrom(`bulk-${i}`, '192.0.2.50')).statusCode).toBe(201)
+    const refused = await signUpFrom('bulk-20', '192.0.2.50')
+    expect(refused.statusCode).toBe(429)
+    expect(refused.json()).toMatchObject({ code: 'ET_TOO_MANY_REQUESTS', message: expect.stringMatching(/^too many accounts created from this address; try again in \d+ s$/) })
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(3000)
+    // Nothing was written for the refused one.
+    expect((await t.app.inject({ url: '/users/me', headers: { authorization: basic('bulk-20', 'long enough pw') }, remoteAddress: '192.0.2.51' })).statusCode).toBe(401)
+    expect((await signUpFrom('bulk-21', '192.0.2.51')).statusCode).toBe(201)
+  })
+
   it('counts the client behind a trusted proxy by X-Forwarded-For, and ignores that header from anyone else', async () => {
     await signUp(t.app, 'kate', 'kate password 123')
     const proxied = await buildApp(t.deps.services, { registration: 'open', maxUploadBytes: 1024, logger: false, trustProxy: ['127.0.0.1'] })

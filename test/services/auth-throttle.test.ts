@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { TooManyRequestsError } from '../../src/lib/errors.js'
-import { AuthThrottle } from '../../src/services/auth-throttle.js'
+import { AuthThrottle, SignUpLimit } from '../../src/services/auth-throttle.js'
 
 /** A throttle on a clock the test moves. */
 function throttle (options: ConstructorParameters<typeof AuthThrottle>[0] = {}): { t: AuthThrottle, advance: (ms: number) => void } {
@@ -63,3 +63,18 @@ describe('AuthThrottle', () => {
     expect(refusal(() => { t.check('10.0.1.99', 'x') })).not.toBeNull()
   })
 })
+
+describe('SignUpLimit', () => {
+  it('lets one address create so many accounts per window, then says when to come back', () => {
+    let now = 0
+    const limit = new SignUpLimit({ maxPerClient: 2, windowMs: 3_600_000, now: () => now })
+    limit.take('10.0.0.1')
+    limit.take('10.0.0.1')
+    now += 600_000
+    expect(refusal(() => { limit.take('10.0.0.1') })?.message).toBe('too many accounts created from this address; try again in 3000 s')
+    expect(refusal(() => { limit.take('10.0.0.2') })).toBeNull()
+    now += 3_000_000
+    expect(refusal(() => { limit.take('10.0.0.1') })).toBeNull()
+  })
+})
+
