@@ -152,10 +152,13 @@ export class TaskPool {
     const problems = this.drainProblems()
     // The same failure on this thread is the caller's (bad arguments), not the workers'.
     if (failure !== undefined) throw failure
+    for (let c = claimed; c < chunks; c++) fn(bound(c), bound(c + 1), ...args)
+    // Chunks that failed or hung in a worker run here. If one fails here too, the task itself is
+    // at fault (bad arguments), which is the caller's error, and the workers stay in use; this
+    // matters when the workers happened to claim every chunk before this thread claimed one.
+    for (const c of rerun) fn(bound(c), bound(c + 1), ...args)
     if (timedOut) problems.unshift(`no answer within ${TASK_TIMEOUT_MS} ms`)
     if (rerun.length > 0 || problems.length > 0) this.disable(`a ${task} task failed in a worker thread: ${problems[0] ?? 'unknown error'}`)
-    for (let c = claimed; c < chunks; c++) rerun.push(c)
-    for (const c of rerun) fn(bound(c), bound(c + 1), ...args)
   }
 
   /** Stops the workers; later tasks run on the calling thread. Idempotent. */

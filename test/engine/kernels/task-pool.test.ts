@@ -142,6 +142,18 @@ describe('TaskPool', () => {
     compare('gather', 6, [shared(4 * 6 * 10), shared(6 * 3 * 10), 1, 3, 6, 10], [1])
   })
 
+  it('a task that fails in the workers and again on this thread is the caller\'s error: thrown, and the workers stay in use', () => {
+    // workersOnly: the workers claim every chunk, so no failure on this thread comes first.
+    const own = new TaskPool(2, { workersOnly: true })
+    try {
+      expect(() => own.run('im2col', 4, HUGE, null as unknown as ConvGeometry, shared(10), 1, shared(10), 1, 1, 0)).toThrow(TypeError)
+      expect(own.problem).toBeUndefined()
+      expect(own.parallel).toBe(true)
+    } finally {
+      own.close()
+    }
+  })
+
   it.runIf(withBlas)('runs BLAS tasks in workers that bind OpenBLAS; a worker that cannot gets its chunks rerun inline', () => {
     const lib = loadBlas()
     const native = { sgemm: lib.sgemm, koffi: lib.koffi, library: lib.file }
