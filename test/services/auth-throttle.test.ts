@@ -77,4 +77,3 @@ describe('SignUpLimit', () => {
     expect(refusal(() => { limit.take('10.0.0.1') })).toBeNull()
   })
 })
-
