@@ -10,19 +10,15 @@ import { startCountingProxy } from './counting-proxy.js'
 import type { CountingProxy } from './counting-proxy.js'
 import { startEt } from './run-et.js'
 import type { EtProcess } from './run-et.js'
+import { waitFor } from '../schedulers/wait-for.js'
 
 const USER = 'follower'
 const PASSWORD = 'a long follower password'
 // Polling reads the job every 500 ms: twice a second.
 const QUIET_MS = 3000
 
-async function until (check: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
-    await sleep(25)
-  }
-}
+// The shared poll loop, with this file's longer default wait.
+const until = async (check: () => boolean, what: string, ms = 20_000): Promise<void> => { await waitFor(check, what, ms) }
 
 /**
  * `et follow` against the real server through a counting proxy. Jobs do not run here, so a

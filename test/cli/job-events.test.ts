@@ -7,6 +7,7 @@ import { ApiClient } from '../../src/cli/api-client.js'
 import { TrainingJobView } from '../../src/cli/api-types.js'
 import { ApiError, UnreachableError } from '../../src/cli/cli-error.js'
 import { watchJob } from '../../src/cli/job-events.js'
+import { waitFor } from '../schedulers/wait-for.js'
 
 const ID = 'job1'
 
@@ -81,13 +82,8 @@ class FakeApi {
   }
 }
 
-async function until (check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`)
-    await sleep(10)
-  }
-}
+// The shared poll loop, with this file's longer default wait.
+const until = async (check: () => boolean, what: string, ms = 10_000): Promise<void> => { await waitFor(check, what, ms) }
 
 describe('watchJob', () => {
   let api: FakeApi
