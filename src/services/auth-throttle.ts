@@ -95,7 +95,9 @@ export class AuthThrottle {
 
   /** Throws TooManyRequestsError if `client` may not try a password for `username` now. */
   check (client: string, username: string): void {
-    this.windows.refuseAt(accountKey(client, username), this.maxPerAccount, `too many failed sign-ins for '${username}' from this address`)
+    // The name is whatever the client sent: shown short, it cannot bloat the answer.
+    const shown = username.length > 64 ? `${username.slice(0, 64)}…` : username
+    this.windows.refuseAt(accountKey(client, username), this.maxPerAccount, `too many failed sign-ins for '${shown}' from this address`)
     this.windows.refuseAt(client, this.maxPerClient, 'too many failed sign-ins from this address')
   }
 
