@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { z } from 'zod'
 import { assertNever } from '../lib/assert-never.js'
+import { revGeneration } from '../db/change.js'
 import { SseParser } from '../web/sse.js'
 import type { ApiClient } from './api-client.js'
 import { parseAnswer } from './api-types.js'
@@ -207,10 +208,7 @@ function isOutage (err: unknown): err is Error {
 
 /** The generation of a view's CouchDB revision (`"7-ab…"` → 7), or -1 when it shows none. */
 function revisionOf (view: unknown): number {
-  if (typeof view !== 'object' || view === null) return -1
-  const rev: unknown = Reflect.get(view, '_rev')
-  const generation = typeof rev === 'string' ? Number.parseInt(rev, 10) : Number.NaN
-  return Number.isFinite(generation) ? generation : -1
+  return typeof view === 'object' && view !== null ? revGeneration(Reflect.get(view, '_rev')) : -1
 }
 
 /** A queue one consumer waits on, with a time limit: the meeting point of the stream and the reader. */

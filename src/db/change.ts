@@ -20,3 +20,9 @@ export const ChangesPage = z.object({
 export function seqText (seq: unknown): string {
   return typeof seq === 'string' ? seq : JSON.stringify(seq)
 }
+
+/** The generation of a CouchDB revision (`3-abc…` → 3); -1 when there is none to read. */
+export function revGeneration (rev: unknown): number {
+  const generation = typeof rev === 'string' ? Number.parseInt(rev, 10) : Number.NaN
+  return Number.isFinite(generation) ? generation : -1
+}

@@ -3,7 +3,7 @@ import { documentSchemas } from '../../models/documents.js'
 import type { OwnedType } from '../../models/documents.js'
 import type { ProcessingState } from '../../models/processing-state.js'
 import type { Change } from '../db/change.js'
-import { seqText } from '../db/change.js'
+import { revGeneration, seqText } from '../db/change.js'
 import { AppError } from '../lib/errors.js'
 
 /** One document change as a client sees it: what lists and pages need, or the whole document. */
@@ -167,7 +167,7 @@ export class ChangeHub {
     const sinks = this.byTenant.get(event.tenant)
     if (sinks === undefined || sinks.size === 0) return
     const frame = changeFrame(event.event, seqText(change.seq))
-    const rev = revGeneration(change)
+    const rev = changeGeneration(change)
     for (const sink of [...sinks]) {
       const waiting = this.starting.get(sink)
       if (waiting === undefined) this.send(event.tenant, sink, frame)
@@ -210,7 +210,7 @@ export class ChangeHub {
         if (event === null || event.tenant !== tenant) continue
         // Re-inserted, so the map's order stays the order of each document's latest change.
         latest.delete(change.id)
-        latest.set(change.id, { id: change.id, frame: changeFrame(event.event, seqText(change.seq)), rev: revGeneration(change) })
+        latest.set(change.id, { id: change.id, frame: changeFrame(event.event, seqText(change.seq)), rev: changeGeneration(change) })
       }
       read += page.changes.length
       if (read > this.maxReplay) return null
@@ -320,11 +320,9 @@ function changeFrame (event: ChangeEvent, seq: string): string {
   return `event: change\ndata: ${JSON.stringify(event)}\nid: ${seq}\n\n`
 }
 
-/** The generation of a change's revision (`3-abc…` → 3); -1 when the change does not say. */
-function revGeneration (change: Change): number {
-  const rev = change.changes?.[0]?.rev ?? ''
-  const generation = Number.parseInt(rev, 10)
-  return Number.isFinite(generation) ? generation : -1
+/** The generation of a change's revision; -1 when the change does not say. */
+function changeGeneration (change: Change): number {
+  return revGeneration(change.changes?.[0]?.rev)
 }
 
 export function createChangeHub (options: ChangeHubOptions = {}): ChangeHub {
