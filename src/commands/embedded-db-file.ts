@@ -2,6 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
 import type { CouchLocation } from '../db/couch.js'
+import { processAlive } from '../lib/process-alive.js'
 
 const FILE_NAME = 'embedded-db.json'
 
@@ -30,16 +31,6 @@ export function readEmbeddedDbFile (dataDir: string): (CouchLocation & { pid: nu
     return undefined
   }
   const parsed = Pointer.safeParse(raw)
-  if (!parsed.success || !isAlive(parsed.data.pid)) return undefined
+  if (!parsed.success || !processAlive(parsed.data.pid)) return undefined
   return { serverUrl: 'http://localhost', dbName: parsed.data.dbName, socketPath: parsed.data.socketPath, pid: parsed.data.pid }
-}
-
-function isAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    // ESRCH: gone (a crashed server leaves its file); EPERM: another user's process, not our server.
-    return false
-  }
 }

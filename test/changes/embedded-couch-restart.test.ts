@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { CouchDatabase } from '../../src/db/couch.js'
 import { startEmbeddedCouch } from '../../src/db/embedded-couch.js'
 import { sleep, waitFor } from '../jobs/life-cycle-fixtures.js'
+import { processAlive } from '../../src/lib/process-alive.js'
 
 /** Pids of this process's embedded database children (the bracket keeps pgrep from matching itself). */
 function databaseChildren (): number[] {
@@ -13,15 +14,6 @@ function databaseChildren (): number[] {
     return execFileSync('pgrep', ['-P', String(process.pid), '-f', 'embedded-couch-mai[n]']).toString().trim().split(/\s+/).map(Number)
   } catch {
     return [] // pgrep exits 1 when nothing matches
-  }
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
   }
 }
 
@@ -60,7 +52,7 @@ describe('embedded database restarts', () => {
       const replacement = databaseChildren().filter((pid) => pid !== first)
       await couch.close()
       await sleep(300)
-      expect(replacement.filter(alive)).toEqual([])
+      expect(replacement.filter(processAlive)).toEqual([])
       await sleep(2500)
       expect(databaseChildren()).toEqual([])
       expect(restartFailures).toEqual([])

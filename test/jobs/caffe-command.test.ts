@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CaffeStartError, createCaffeCommand } from '../../src/jobs/caffe-command.js'
+import { processAlive } from '../../src/lib/process-alive.js'
 
 // A stand-in for a real `caffe` binary: records how it was called, then behaves as its
 // solver file says (fail with an F line, or start a grandchild and hang, ignoring SIGTERM).
@@ -36,15 +37,6 @@ beforeAll(async () => {
 })
 afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 describe('caffe command', () => {
   it('runs a real Caffe for train with --gpu, glog to stderr, and reports the exit code and the fatal line', async () => {
     await writeFile(join(dir, 'fail.prototxt'), 'fail')
@@ -72,14 +64,14 @@ describe('caffe command', () => {
     const run = caffe.train({ solver: 'hang.prototxt' }, { cwd: dir, signal: controller.signal, onStderr: (c) => { stderr += c.toString() } })
     for (let i = 0; i < 200 && !/grandchild \d+/.test(stderr); i++) await new Promise((resolve) => setTimeout(resolve, 10))
     const grandchild = Number(/grandchild (\d+)/.exec(stderr)?.[1])
-    expect(alive(grandchild)).toBe(true)
+    expect(processAlive(grandchild)).toBe(true)
     const started = Date.now()
     controller.abort(new Error('cancelled by the test'))
     await expect(run.exited).rejects.toThrow('cancelled by the test')
     expect(Date.now() - started).toBeGreaterThanOrEqual(250)
-    expect(alive(run.pid ?? -1)).toBe(false)
-    for (let i = 0; i < 100 && alive(grandchild); i++) await new Promise((resolve) => setTimeout(resolve, 10))
-    expect(alive(grandchild)).toBe(false)
+    expect(processAlive(run.pid ?? -1)).toBe(false)
+    for (let i = 0; i < 100 && processAlive(grandchild); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(processAlive(grandchild)).toBe(false)
   })
 
   it('a missing binary is a CaffeStartError (worth retrying on another worker)', async () => {

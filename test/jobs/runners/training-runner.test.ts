@@ -12,6 +12,7 @@ import { startRunnerHarness } from './runner-harness.js'
 import { targz } from '../archive/archive-fixtures.js'
 import { writeQuadrantLmdb } from '../../engine/solver/synthetic-data.js'
 import type { RunnerHarness } from './runner-harness.js'
+import { processAlive } from '../../../src/lib/process-alive.js'
 
 let h: RunnerHarness
 let artifacts: Artifacts
@@ -39,14 +40,6 @@ const readAll = async (stream: NodeJS.ReadableStream): Promise<string> => {
   const parts: Buffer[] = []
   for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
   return Buffer.concat(parts).toString('utf8')
-}
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 async function until<T> (what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
@@ -188,12 +181,12 @@ describe('training runner', () => {
     await until('the log to show iteration 3', async () => /Iteration 3 /.test(await readAll(await artifacts.jobLog(h.tenant, 'training-job', jobId, { stream: 'stderr', from: 0, follow: false }))) ? true : undefined)
     const pid = h.pids[before]
     expect(pid).toEqual(expect.any(Number))
-    expect(pidAlive(pid ?? -1)).toBe(true)
+    expect(processAlive(pid ?? -1)).toBe(true)
     const follow = readAll(await artifacts.jobLog(h.tenant, 'training-job', jobId, { stream: 'stderr', from: 0, follow: true }))
     const res = await h.t.app.inject({ method: 'POST', url: `/training-jobs/${jobId}/cancel`, headers: { authorization: h.auth } })
     expect(res.statusCode, res.body).toBe(200)
     expect(await handled).toEqual({ kind: 'done' })
-    expect(pidAlive(pid ?? -1)).toBe(false)
+    expect(processAlive(pid ?? -1)).toBe(false)
     const job = await training(jobId)
     expect(job['processing-state']).toBe('cancelled')
     expect(job['trained-model-url']).toBeNull()
